@@ -1,0 +1,141 @@
+"""Errors raised by langchain-cris.
+
+Every refusal is raised *before* any network call and is a ``ResidencyError``, itself a
+``ValueError`` so that code which already guards bad model ids keeps working::
+
+    ResidencyError(ValueError)                  root: anything residency refuses
+    ├── PolicyError                             the policy itself is unusable
+    │   ├── PolicyFileError                     a policy file/env var cannot be read or has a typo
+    │   ├── PolicyConflictError                 combine() left no Region (names both policies)
+    │   └── NoPolicyError                       a call found no policy and no default
+    ├── UnknownRegionError                      a Region name that no partition has
+    ├── InvalidModelIdentifierError             malformed ARN, unknown profile prefix
+    ├── UnknownModelError                       no such model/profile in the catalog (close matches)
+    └── RouteRefusedError                       the model exists but the call may not be sent
+        ├── SourceRegionNotAllowedError         the client's Region is outside the policy
+        ├── ProfileNotAvailableError            the profile cannot be called from that Region
+        └── ResidencyViolation                  destinations(profile, source) ⊄ policy
+
+Errors that come back from Bedrock are not residency errors; the chat model maps them in one
+place (see ``chat_models``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "InvalidModelIdentifierError",
+    "NoPolicyError",
+    "PolicyConflictError",
+    "PolicyError",
+    "PolicyFileError",
+    "ProfileNotAvailableError",
+    "ResidencyError",
+    "ResidencyViolation",
+    "RouteRefusedError",
+    "SourceRegionNotAllowedError",
+    "UnknownModelError",
+    "UnknownRegionError",
+]
+
+
+def _fmt(items: Iterable[str]) -> str:
+    items = sorted(items)
+    return ", ".join(items) if items else "(none)"
+
+
+class ResidencyError(ValueError):
+    """Root of every refusal made by langchain-cris (always raised before sending)."""
+
+
+class PolicyError(ResidencyError):
+    """The residency policy cannot be built or used."""
+
+
+class PolicyFileError(PolicyError):
+    """A policy file (or the environment variable naming one) is unreadable or invalid."""
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class PolicyConflictError(PolicyError):
+    """Combining two policies left an empty set of Regions."""
+
+    def __init__(self, first: str, second: str, what: str) -> None:
+        self.first = first
+        self.second = second
+        super().__init__(
+            f"policies {first!r} and {second!r} have no {what} in common; "
+            "a nested binding can only narrow the outer policy, never replace it"
+        )
+
+
+class NoPolicyError(PolicyError):
+    """A call found no residency policy bound to its chain and the model has no default."""
+
+
+class UnknownRegionError(ResidencyError):
+    """A Region name that is not in the bundled Region table."""
+
+    def __init__(self, region: str, known: Sequence[str], suggestions: Sequence[str] = ()) -> None:
+        self.region = region
+        hint = f" Did you mean {_fmt(suggestions)}?" if suggestions else ""
+        super().__init__(f"unknown AWS Region {region!r}.{hint} Known Regions: {_fmt(known)}")
+
+
+class InvalidModelIdentifierError(ResidencyError):
+    """The model string is neither a model id, a profile id nor a Bedrock ARN."""
+
+
+class UnknownModelError(ResidencyError):
+    """The model or profile is not in the catalog."""
+
+    def __init__(self, model: str, suggestions: Sequence[str] = (), hint: str = "") -> None:
+        self.model = model
+        self.suggestions = tuple(suggestions)
+        msg = f"unknown Bedrock model or inference profile {model!r}"
+        if suggestions:
+            msg += f"; close matches: {', '.join(suggestions)}"
+        if hint:
+            msg += f". {hint}"
+        super().__init__(msg)
+
+
+class RouteRefusedError(ResidencyError):
+    """The model is known but this call may not be sent under the policy."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        source_region: str,
+        policy_name: str,
+        outside_regions: Iterable[str] = (),
+        alternatives: Sequence[str] = (),
+    ) -> None:
+        self.model = model
+        self.source_region = source_region
+        self.policy_name = policy_name
+        self.outside_regions = frozenset(outside_regions)
+        self.alternatives = tuple(alternatives)
+        if alternatives:
+            message += " What would comply: " + "; ".join(alternatives) + "."
+        else:
+            message += " Nothing in the catalog complies with this policy for this model."
+        super().__init__(message)
+
+
+class SourceRegionNotAllowedError(RouteRefusedError):
+    """The client would call Bedrock from a Region the policy does not allow as a source."""
+
+
+class ProfileNotAvailableError(RouteRefusedError):
+    """The inference profile cannot be called from the requested source Region."""
+
+
+class ResidencyViolation(RouteRefusedError):  # noqa: N818 - the domain word, kept on purpose
+    """The call could be processed in a Region outside the policy."""
