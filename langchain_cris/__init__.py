@@ -1,1 +1,46 @@
-"""langchain-cris."""
+"""langchain-cris: residency-aware Amazon Bedrock cross-Region inference for LangChain.
+
+Public API (pinned by ``tests/unit_tests/test_imports.py``).
+"""
+
+from langchain_cris.catalog import InferenceProfile, ProfileCatalog
+from langchain_cris.errors import (
+    InvalidModelIdentifierError,
+    NoPolicyError,
+    PolicyConflictError,
+    PolicyError,
+    PolicyFileError,
+    ProfileNotAvailableError,
+    ResidencyError,
+    ResidencyViolation,
+    RouteRefusedError,
+    SourceRegionNotAllowedError,
+    UnknownModelError,
+    UnknownRegionError,
+)
+from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.routing import Route, RouteCandidate, resolve_route
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InferenceProfile",
+    "InvalidModelIdentifierError",
+    "NoPolicyError",
+    "PolicyConflictError",
+    "PolicyError",
+    "PolicyFileError",
+    "ProfileCatalog",
+    "ProfileNotAvailableError",
+    "ResidencyError",
+    "ResidencyPolicy",
+    "ResidencyViolation",
+    "Route",
+    "RouteCandidate",
+    "RouteRefusedError",
+    "SourceRegionNotAllowedError",
+    "UnknownModelError",
+    "UnknownRegionError",
+    "__version__",
+    "resolve_route",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ DATA_DIR_ENV = "LANGCHAIN_CRIS_DATA_DIR"
 _REQUIRED_KEYS = ("version", "source", "retrieved")
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_data_file(name: str) -> dict[str, Any]:
     """Return the parsed JSON data file ``name`` (e.g. ``"profiles.json"``).
 

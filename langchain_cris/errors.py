@@ -137,5 +137,5 @@ class ProfileNotAvailableError(RouteRefusedError):
     """The inference profile cannot be called from the requested source Region."""
 
 
-class ResidencyViolation(RouteRefusedError):  # noqa: N818 - the domain word, kept on purpose
+class ResidencyViolation(RouteRefusedError):
     """The call could be processed in a Region outside the policy."""

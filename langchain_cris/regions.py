@@ -37,9 +37,16 @@ class GeographyPreset:
 class RegionTable:
     """Read-only view over ``data/regions.json``; validates Region names up front."""
 
-    def __init__(self, regions: Mapping[str, Region], presets: Mapping[str, GeographyPreset]):
+    def __init__(
+        self,
+        regions: Mapping[str, Region],
+        presets: Mapping[str, GeographyPreset],
+        profile_prefixes: Iterable[str] = (),
+    ):
         self.regions = dict(regions)
         self.presets = dict(presets)
+        #: Inference-profile id prefixes AWS uses (``eu``, ``global`` …).
+        self.profile_prefixes = frozenset(profile_prefixes)
         for preset in self.presets.values():
             unknown = preset.regions - self.regions.keys()
             if unknown:
@@ -91,4 +98,4 @@ def region_table() -> RegionTable:
         )
         for name, info in data["presets"].items()
     }
-    return RegionTable(regions, presets)
+    return RegionTable(regions, presets, data.get("profile_prefixes", {}))

@@ -1,0 +1,324 @@
+"""``ResidencyPolicy``: where a Bedrock request may be processed, and from where it may be sent.
+
+The ground truth is two sets of Regions: **destination** Regions (where a request may be
+processed) and **source** Regions (where the client may call from). Presets such as ``eu`` or
+``global`` are only names for Region sets from ``data/regions.json``. A policy never trusts a
+profile prefix: routing checks ``destinations(profile, source) ⊆ allowed_regions``.
+
+Policy as code (TOML or JSON, or a file named by ``LANGCHAIN_CRIS_POLICY``)::
+
+    name = "acme-eu"
+    preset = "eu"              # or: regions = ["eu-central-1", "eu-west-1"]
+    add_regions = []           # widen a preset explicitly, e.g. ["eu-west-2"]
+    exclude_regions = []
+    source_regions = ["eu-central-1", "eu-west-1"]   # default: same as the destinations
+    mode = "enforce"           # or "audit": send, but record the violation
+    prefer = "geo"             # or "global" (cheapest, most capacity) / "in_region"
+    allow_in_region = true     # plain model ids served in the source Region
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from langchain_cris.errors import PolicyConflictError, PolicyError, PolicyFileError
+from langchain_cris.regions import region_table
+
+__all__ = ["POLICY_ENV_VAR", "Mode", "Preference", "ResidencyPolicy"]
+
+POLICY_ENV_VAR = "LANGCHAIN_CRIS_POLICY"
+
+Mode = Literal["enforce", "audit"]
+Preference = Literal["geo", "global", "in_region"]
+
+_FILE_ONLY_KEYS = ("preset", "add_regions", "exclude_regions")
+
+
+class ResidencyPolicy(BaseModel):
+    """A data-residency policy for Bedrock calls (frozen, hashable, comparable).
+
+    Example:
+        .. code-block:: python
+
+            from langchain_cris import ResidencyPolicy
+
+            eu = ResidencyPolicy.preset("eu")
+            europe = ResidencyPolicy.preset("europe", mode="audit")
+            custom = ResidencyPolicy(name="fr-de", regions={"eu-west-3", "eu-central-1"})
+            eu.combine(custom)  # strictest wins: Paris + Frankfurt, enforce
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(default="custom", min_length=1)
+    """Human name shown in traces and errors."""
+
+    regions: frozenset[str]
+    """Destination Regions where a request may be processed."""
+
+    source_regions: frozenset[str] = frozenset()
+    """Regions the client may call from; empty means "the same as ``regions``"."""
+
+    mode: Mode = "enforce"
+    """``enforce`` refuses before sending; ``audit`` sends and records the violation."""
+
+    prefer: Preference = "geo"
+    """Which compliant route wins: a geographic profile, a ``global.`` one, or in-Region."""
+
+    allow_in_region: bool = True
+    """Whether plain model ids (served in the source Region only) are allowed."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_preset(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        preset = data.pop("preset", None)
+        add = data.pop("add_regions", None) or ()
+        exclude = data.pop("exclude_regions", None) or ()
+        if preset is not None:
+            presets = region_table().presets
+            if preset not in presets:
+                raise ValueError(
+                    f"unknown preset {preset!r}; allowed presets: {', '.join(sorted(presets))}"
+                )
+            data.setdefault("regions", presets[preset].regions)
+            data.setdefault("prefer", presets[preset].prefer)
+            data.setdefault("name", preset)
+        if "regions" in data and (add or exclude):
+            data["regions"] = (frozenset(data["regions"]) | frozenset(add)) - frozenset(exclude)
+        return data
+
+    @field_validator("regions", "source_regions", mode="before")
+    @classmethod
+    def _coerce_regions(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset([value])
+        return value
+
+    @field_validator("regions", "source_regions")
+    @classmethod
+    def _known_regions(cls, value: frozenset[str]) -> frozenset[str]:
+        table = region_table()
+        unknown = sorted(r for r in value if r not in table)
+        if unknown:
+            hints = [
+                f"{r!r} (did you mean {', '.join(difflib.get_close_matches(r, table.regions))}?)"
+                if difflib.get_close_matches(r, table.regions)
+                else repr(r)
+                for r in unknown
+            ]
+            raise ValueError(f"unknown AWS Region(s): {', '.join(hints)}")
+        return value
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> ResidencyPolicy:
+        if not self.regions:
+            raise ValueError("a residency policy must allow at least one destination Region")
+        return self
+
+    # -- derived views ------------------------------------------------------------------
+    @property
+    def allowed_sources(self) -> frozenset[str]:
+        """Source Regions the client may call from (defaults to the destination set)."""
+        return self.source_regions or self.regions
+
+    @property
+    def allows_global(self) -> bool:
+        """True when every commercial Region is allowed (a ``global.`` profile can comply)."""
+        return region_table().partition_regions("aws") <= self.regions
+
+    @cached_property
+    def digest(self) -> str:
+        """Stable short digest of the policy's content, for traces and audit records."""
+        canonical = json.dumps(
+            {
+                "regions": sorted(self.regions),
+                "source_regions": sorted(self.allowed_sources),
+                "mode": self.mode,
+                "prefer": self.prefer,
+                "allow_in_region": self.allow_in_region,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def allows_region(self, region: str) -> bool:
+        return region in self.regions
+
+    def outside(self, regions: Iterable[str]) -> frozenset[str]:
+        """The subset of ``regions`` this policy does not allow."""
+        return frozenset(regions) - self.regions
+
+    def __str__(self) -> str:
+        sources = (
+            "same as destinations"
+            if not self.source_regions or self.source_regions == self.regions
+            else ", ".join(sorted(self.source_regions))
+        )
+        return (
+            f"ResidencyPolicy {self.name!r} ({self.mode}, prefer {self.prefer}, "
+            f"in-Region {'allowed' if self.allow_in_region else 'refused'}): "
+            f"destinations {', '.join(sorted(self.regions))}; sources {sources}"
+        )
+
+    # -- constructors -------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ResidencyPolicy:
+        """A named preset: ``eu``, ``europe``, ``us``, ``apac``, ``jp``, ``au``, ``ca``,
+        ``us-gov`` or ``global`` (the ``global`` preset prefers ``global.`` profiles)."""
+        presets = region_table().presets
+        if name not in presets:
+            raise PolicyError(
+                f"unknown residency preset {name!r}; allowed presets: {', '.join(sorted(presets))}"
+            )
+        return cls._build({"preset": name, **overrides}, origin=f"preset {name!r}")
+
+    @classmethod
+    def presets(cls) -> dict[str, str]:
+        """Preset names and their descriptions."""
+        return {n: p.description for n, p in sorted(region_table().presets.items())}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, origin: str = "policy") -> ResidencyPolicy:
+        """Build from a mapping (the content of a policy file); errors name the bad key."""
+        return cls._build(data, origin=origin)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> ResidencyPolicy:
+        """Load a ``.toml`` or ``.json`` policy file."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise PolicyFileError(f"cannot read policy file: {exc.strerror}", path=str(p)) from exc
+        try:
+            if p.suffix.lower() == ".json":
+                data = json.loads(text)
+            elif p.suffix.lower() == ".toml":
+                data = _load_toml(text)
+            else:
+                raise PolicyFileError(
+                    f"unsupported policy file type {p.suffix or '(none)'!r}; use .toml or .json",
+                    path=str(p),
+                )
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, PolicyFileError):
+                raise
+            raise PolicyFileError(f"not valid {p.suffix[1:].upper()}: {exc}", path=str(p)) from exc
+        if not isinstance(data, Mapping):
+            raise PolicyFileError("a policy file must hold a table/object", path=str(p))
+        data = dict(data)
+        data.setdefault("name", p.stem)
+        return cls._build(data, origin=str(p))
+
+    @classmethod
+    def from_env(cls, var: str = POLICY_ENV_VAR) -> ResidencyPolicy | None:
+        """The policy named by ``$LANGCHAIN_CRIS_POLICY`` (a preset name or file), if set."""
+        value = os.environ.get(var)
+        if not value:
+            return None
+        try:
+            return cls.load(value)
+        except PolicyError as exc:
+            raise PolicyFileError(f"${var}={value!r}: {exc}") from exc
+
+    @classmethod
+    def load(cls, spec: str | os.PathLike[str] | ResidencyPolicy) -> ResidencyPolicy:
+        """A preset name or a policy file path (what every CLI ``--policy`` accepts)."""
+        if isinstance(spec, ResidencyPolicy):
+            return spec
+        text = os.fspath(spec)
+        if text in region_table().presets:
+            return cls.preset(text)
+        if Path(text).suffix.lower() in (".toml", ".json") or os.sep in text:
+            return cls.from_file(text)
+        raise PolicyError(
+            f"{text!r} is neither a preset nor a .toml/.json policy file; "
+            f"allowed presets: {', '.join(sorted(region_table().presets))}"
+        )
+
+    @classmethod
+    def _build(cls, data: Mapping[str, Any], *, origin: str) -> ResidencyPolicy:
+        allowed = set(cls.model_fields) | set(_FILE_ONLY_KEYS)
+        unknown = [k for k in data if k not in allowed]
+        if unknown:
+            parts = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise PolicyFileError(
+                f"unknown key(s) {', '.join(parts)}; allowed keys: {', '.join(sorted(allowed))}",
+                path=origin,
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or 'policy'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise PolicyFileError(problems, path=origin) from exc
+
+    # -- algebra ------------------------------------------------------------------------
+    def combine(self, other: ResidencyPolicy) -> ResidencyPolicy:
+        """Strictest wins: Region intersections, enforce beats audit, in-Region only if both.
+
+        Raises:
+            PolicyConflictError: the two policies share no destination or no source Region.
+        """
+        if other == self:
+            return self
+        regions = self.regions & other.regions
+        if not regions:
+            raise PolicyConflictError(self.name, other.name, "destination Region")
+        sources = self.allowed_sources & other.allowed_sources
+        if not sources:
+            raise PolicyConflictError(self.name, other.name, "source Region")
+        prefer: Preference = self.prefer if self.prefer == other.prefer else "geo"
+        return ResidencyPolicy(
+            name=f"{self.name}+{other.name}",
+            regions=regions,
+            source_regions=frozenset() if sources == regions else sources,
+            mode="enforce" if "enforce" in (self.mode, other.mode) else "audit",
+            prefer=prefer,
+            allow_in_region=self.allow_in_region and other.allow_in_region,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict that :meth:`from_dict` reads back to an equal policy."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "regions": sorted(self.regions),
+            "mode": self.mode,
+            "prefer": self.prefer,
+            "allow_in_region": self.allow_in_region,
+        }
+        if self.source_regions:
+            out["source_regions"] = sorted(self.source_regions)
+        return out
+
+
+def _load_toml(text: str) -> Any:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError as exc:
+            raise PolicyError(
+                "reading TOML on Python 3.10 needs tomli: pip install 'langchain-cris[toml]'"
+            ) from exc
+    return tomllib.loads(text)

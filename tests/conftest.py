@@ -1,0 +1,31 @@
+"""Shared test set-up: offline by default, real AWS only under ``tests/aws``."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIDLOCALBEDROCK",
+    "AWS_SECRET_ACCESS_KEY": "local-bedrock-secret",
+    "AWS_DEFAULT_REGION": "eu-central-1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _offline_aws_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give botocore fake credentials so nothing offline ever signs with a real key."""
+    if "tests/aws" in str(request.node.path).replace(os.sep, "/"):
+        return
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_BEARER_TOKEN_BEDROCK"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in _FAKE_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("LANGSMITH_API_KEY", raising=False)
+    monkeypatch.delenv("LANGCHAIN_API_KEY", raising=False)
+    monkeypatch.setenv("LANGSMITH_TRACING", "false")
+    monkeypatch.setenv("LANGCHAIN_TRACING_V2", "false")
