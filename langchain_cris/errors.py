@@ -82,7 +82,7 @@ class UnknownRegionError(ResidencyError):
 
     def __init__(self, region: str, known: Sequence[str], suggestions: Sequence[str] = ()) -> None:
         self.region = region
-        hint = f" Did you mean {_fmt(suggestions)}?" if suggestions else ""
+        hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(f"unknown AWS Region {region!r}.{hint} Known Regions: {_fmt(known)}")
 
 
@@ -122,6 +122,8 @@ class RouteRefusedError(ResidencyError):
         self.policy_name = policy_name
         self.outside_regions = frozenset(outside_regions)
         self.alternatives = tuple(alternatives)
+        if repr(policy_name) not in message:
+            message += f" (policy {policy_name!r})"
         if alternatives:
             message += " What would comply: " + "; ".join(alternatives) + "."
         else:

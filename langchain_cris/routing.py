@@ -410,7 +410,7 @@ class _Resolver:
         outside = self.policy.outside(chosen.destination_regions)
         return ResidencyViolation(
             f"{chosen.model_id} called from {self.source} may be processed in "
-            f"{', '.join(sorted(chosen.destination_regions))}; "
+            f"{describe_regions(chosen.destination_regions, self.catalog)}; "
             f"{', '.join(sorted(outside))} {'is' if len(outside) == 1 else 'are'} outside "
             f"policy {self.policy.name!r} (allowed: {', '.join(sorted(self.policy.regions))}).",
             model=self.model,
@@ -522,6 +522,15 @@ class _Resolver:
                 alternatives=self._alternatives(base),
             )
         raise self._violation(options[0], base, self._alternatives(base))
+
+
+def describe_regions(regions: Iterable[str], catalog: ProfileCatalog | None = None) -> str:
+    """``"all 34 commercial Regions"`` for a whole partition, else the sorted list."""
+    regions = frozenset(regions)
+    commercial = (catalog.regions if catalog else region_table()).partition_regions("aws")
+    if regions == commercial:
+        return f"all {len(regions)} commercial Regions"
+    return ", ".join(sorted(regions))
 
 
 def route_destinations(routes: Iterable[Route]) -> frozenset[str]:
