@@ -163,15 +163,16 @@ class ResidencyPolicy(BaseModel):
         return frozenset(regions) - self.regions
 
     def __str__(self) -> str:
+        table = region_table()
         sources = (
             "same as destinations"
             if not self.source_regions or self.source_regions == self.regions
-            else ", ".join(sorted(self.source_regions))
+            else table.describe_set(self.source_regions)
         )
         return (
             f"ResidencyPolicy {self.name!r} ({self.mode}, prefer {self.prefer}, "
             f"in-Region {'allowed' if self.allow_in_region else 'refused'}): "
-            f"destinations {', '.join(sorted(self.regions))}; sources {sources}"
+            f"destinations {table.describe_set(self.regions)}; sources {sources}"
         )
 
     # -- constructors -------------------------------------------------------------------

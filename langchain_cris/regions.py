@@ -70,6 +70,14 @@ class RegionTable:
     def check_all(self, codes: Iterable[str]) -> frozenset[str]:
         return frozenset(self.check(c) for c in codes)
 
+    def describe_set(self, codes: Iterable[str]) -> str:
+        """``"all 34 commercial Regions"`` for a whole partition, else the sorted list."""
+        codes = frozenset(codes)
+        commercial = self.partition_regions("aws")
+        if codes == commercial:
+            return f"all {len(codes)} commercial Regions"
+        return ", ".join(sorted(codes))
+
     def describe(self, code: str) -> str:
         region = self.regions.get(code)
         return f"{code} ({region.name})" if region else code

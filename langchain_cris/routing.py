@@ -526,11 +526,7 @@ class _Resolver:
 
 def describe_regions(regions: Iterable[str], catalog: ProfileCatalog | None = None) -> str:
     """``"all 34 commercial Regions"`` for a whole partition, else the sorted list."""
-    regions = frozenset(regions)
-    commercial = (catalog.regions if catalog else region_table()).partition_regions("aws")
-    if regions == commercial:
-        return f"all {len(regions)} commercial Regions"
-    return ", ".join(sorted(regions))
+    return (catalog.regions if catalog else region_table()).describe_set(regions)
 
 
 def route_destinations(routes: Iterable[Route]) -> frozenset[str]:
