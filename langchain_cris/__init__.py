@@ -18,13 +18,27 @@ from langchain_cris.errors import (
     UnknownModelError,
     UnknownRegionError,
 )
+from langchain_cris.iam import (
+    Grant,
+    GrantPlan,
+    IamDocument,
+    InvalidAccountIdError,
+    StatementInfo,
+    build_identity_policy,
+    build_scp,
+    plan_grants,
+)
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.routing import Route, RouteCandidate, resolve_route
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Grant",
+    "GrantPlan",
+    "IamDocument",
     "InferenceProfile",
+    "InvalidAccountIdError",
     "InvalidModelIdentifierError",
     "NoPolicyError",
     "PolicyConflictError",
@@ -39,8 +53,12 @@ __all__ = [
     "RouteCandidate",
     "RouteRefusedError",
     "SourceRegionNotAllowedError",
+    "StatementInfo",
     "UnknownModelError",
     "UnknownRegionError",
     "__version__",
+    "build_identity_policy",
+    "build_scp",
+    "plan_grants",
     "resolve_route",
 ]

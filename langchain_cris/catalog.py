@@ -97,7 +97,12 @@ class InferenceProfile:
         if self.arn:
             return self.arn
         account = account_id or self.account_id or "*"
-        return f"arn:aws:bedrock:{source_region}:{account}:inference-profile/{self.profile_id}"
+        region = region_table().regions.get(source_region)
+        partition = region.partition if region else "aws"
+        return (
+            f"arn:{partition}:bedrock:{source_region}:{account}:inference-profile/"
+            f"{self.profile_id}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

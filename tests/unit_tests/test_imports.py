@@ -5,7 +5,11 @@ from __future__ import annotations
 import langchain_cris
 
 EXPECTED_ALL = [
+    "Grant",
+    "GrantPlan",
+    "IamDocument",
     "InferenceProfile",
+    "InvalidAccountIdError",
     "InvalidModelIdentifierError",
     "NoPolicyError",
     "PolicyConflictError",
@@ -20,9 +24,13 @@ EXPECTED_ALL = [
     "RouteCandidate",
     "RouteRefusedError",
     "SourceRegionNotAllowedError",
+    "StatementInfo",
     "UnknownModelError",
     "UnknownRegionError",
     "__version__",
+    "build_identity_policy",
+    "build_scp",
+    "plan_grants",
     "resolve_route",
 ]
 
