@@ -1,0 +1,294 @@
+"""Async throughput against the local Bedrock: thread-pool ``ChatBedrockConverse`` vs native async.
+
+Every call waits ``--latency-ms`` (default 200) in the emulator, so the best possible rate is
+``concurrency / latency``; the script prints calls/s for each contender, its share of that
+limit, its ratio to plain ``ChatBedrockConverse`` (same mode: ainvoke vs ainvoke, astream vs
+astream) and the Python heap held per in-flight call (tracemalloc, separate pass).
+
+Issue 9 target at 64 concurrent: native async >= 85 % of the limit and >= 9x plain.
+
+The emulator runs in a child process by default (``--server process``) so that its threads do
+not share this process's GIL, as a real remote Bedrock would not; ``--server thread`` runs it
+in-process. Adding a contender is one function plus one entry in :data:`CONTENDERS`.
+
+Run: ``python benchmarks/bench_async.py [--concurrency 64 256] [--server thread]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+MODEL = "eu.amazon.nova-lite-v1:0"
+REGION = "eu-central-1"
+PROMPT = "Say hello."
+MESSAGES = [{"role": "user", "content": [{"text": PROMPT}]}]
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "AKIDLOCALBEDROCK",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+Call = Callable[[], Awaitable[None]]
+Setup = Callable[[str], AbstractAsyncContextManager[Call]]
+
+
+# -- contenders: each yields a zero-argument coroutine function making one call ------------------
+
+
+def _plain(endpoint: str) -> Any:
+    from langchain_aws import ChatBedrockConverse
+
+    return ChatBedrockConverse(
+        model=MODEL, region_name=REGION, endpoint_url=endpoint, provider="amazon"
+    )
+
+
+@asynccontextmanager
+async def plain_ainvoke(endpoint: str) -> AsyncIterator[Call]:
+    llm = _plain(endpoint)
+
+    async def call() -> None:
+        await llm.ainvoke(PROMPT)
+
+    yield call
+
+
+@asynccontextmanager
+async def plain_astream(endpoint: str) -> AsyncIterator[Call]:
+    llm = _plain(endpoint)
+
+    async def call() -> None:
+        async for _ in llm.astream(PROMPT):
+            pass
+
+    yield call
+
+
+@asynccontextmanager
+async def transport_converse(endpoint: str) -> AsyncIterator[Call]:
+    from langchain_cris._async_transport import AsyncBedrockRuntimePool
+
+    async with AsyncBedrockRuntimePool(endpoint_url=endpoint) as pool:
+
+        async def call() -> None:
+            await pool.converse(REGION, modelId=MODEL, messages=MESSAGES)
+
+        yield call
+
+
+@asynccontextmanager
+async def transport_converse_stream(endpoint: str) -> AsyncIterator[Call]:
+    from langchain_cris._async_transport import AsyncBedrockRuntimePool
+
+    async with AsyncBedrockRuntimePool(endpoint_url=endpoint) as pool:
+
+        async def call() -> None:
+            async with pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES) as stream:
+                async for _ in stream:
+                    pass
+
+        yield call
+
+
+def _cris(endpoint: str) -> Any:
+    from langchain_cris import ResidencyPolicy
+    from langchain_cris.chat_models import ChatBedrockCRIS
+
+    return ChatBedrockCRIS(
+        model=MODEL,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        provider="amazon",
+        residency_policy=ResidencyPolicy.preset("eu"),
+    )
+
+
+@asynccontextmanager
+async def cris_ainvoke(endpoint: str) -> AsyncIterator[Call]:
+    llm = _cris(endpoint)
+
+    async def call() -> None:
+        await llm.ainvoke(PROMPT)
+
+    yield call
+
+
+@asynccontextmanager
+async def cris_astream(endpoint: str) -> AsyncIterator[Call]:
+    llm = _cris(endpoint)
+
+    async def call() -> None:
+        async for _ in llm.astream(PROMPT):
+            pass
+
+    yield call
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    mode: str  # "ainvoke" or "astream": which plain contender it is compared with
+    setup: Setup
+    baseline: bool = False
+
+
+CONTENDERS = [
+    Contender("ChatBedrockConverse.ainvoke", "ainvoke", plain_ainvoke, baseline=True),
+    Contender("ChatBedrockConverse.astream", "astream", plain_astream, baseline=True),
+    Contender("transport.converse", "ainvoke", transport_converse),
+    Contender("transport.converse_stream", "astream", transport_converse_stream),
+    Contender("ChatBedrockCRIS.ainvoke", "ainvoke", cris_ainvoke),
+    Contender("ChatBedrockCRIS.astream", "astream", cris_astream),
+]
+
+
+# -- measurement -----------------------------------------------------------------------------
+
+
+async def _throughput(call: Call, concurrency: int, total: int) -> float:
+    """Calls/s for ``total`` calls with at most ``concurrency`` in flight."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            await call()
+
+    await asyncio.gather(*(call() for _ in range(min(concurrency, 8))))  # warm up connections
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(total)))
+    return total / (time.perf_counter() - start)
+
+
+async def _heap_per_call(call: Call, concurrency: int, latency: float) -> float:
+    """Bytes of Python heap held per in-flight call: snapshot mid-flight minus before.
+
+    Allocations made by an in-process emulator (its own files, http.server, socketserver)
+    are filtered out so only the client side is counted.
+    """
+    await asyncio.gather(*(call() for _ in range(concurrency)))  # pools and caches warm
+    gc.collect()
+    tracemalloc.start(25)
+    try:
+        before = tracemalloc.take_snapshot()
+        tasks = [asyncio.ensure_future(call()) for _ in range(concurrency)]
+        await asyncio.sleep(latency * 0.6)  # every call sent, none answered yet
+        during = tracemalloc.take_snapshot()
+        await asyncio.gather(*tasks)
+    finally:
+        tracemalloc.stop()
+    server_side = [
+        tracemalloc.Filter(False, pattern, all_frames=True)
+        for pattern in ("*langchain_cris/emulator/*", "*http/server.py", "*socketserver.py")
+    ]
+    diff = during.filter_traces(server_side).compare_to(
+        before.filter_traces(server_side), "filename"
+    )
+    return max(sum(s.size_diff for s in diff), 0) / concurrency
+
+
+def _run(contender: Contender, endpoint: str, concurrency: int, total: int, latency: float) -> str:
+    async def go() -> tuple[float, float]:
+        async with contender.setup(endpoint) as call:
+            rate = await _throughput(call, concurrency, total)
+            heap = await _heap_per_call(call, concurrency, latency)
+            return rate, heap
+
+    try:
+        rate, heap = asyncio.run(go())  # a fresh loop (and default thread pool) per contender
+    except Exception as exc:  # a contender still being built must not stop the others
+        return f"error: {type(exc).__name__}: {exc}"[:200]
+    return f"{rate:.1f}|{heap:.0f}"
+
+
+# -- the emulator --------------------------------------------------------------------------------
+
+
+_CHILD = """
+import sys
+from langchain_cris.emulator import LocalBedrock
+with LocalBedrock(seed=0, default_region={{"latency_ms": {latency_ms}}}) as lb:
+    print(lb.endpoint_url, flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextmanager
+def local_bedrock(server: str, latency_ms: float) -> Iterator[str]:
+    """The endpoint of a local Bedrock with ``latency_ms`` per call, in a thread or child."""
+    if server == "thread":
+        from langchain_cris.emulator import LocalBedrock
+
+        with LocalBedrock(seed=0, default_region={"latency_ms": latency_ms}) as lb:
+            yield lb.endpoint_url
+        return
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD.format(latency_ms=latency_ms)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        yield child.stdout.readline().strip()
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--latency-ms", type=float, default=200.0)
+    parser.add_argument("--rounds", type=int, default=2, help="calls = rounds x concurrency")
+    parser.add_argument("--server", choices=["process", "thread"], default="process")
+    parser.add_argument("--only", nargs="+", default=[], help="contender name substrings")
+    args = parser.parse_args(argv)
+    contenders = [
+        c for c in CONTENDERS if c.baseline or not args.only or any(o in c.name for o in args.only)
+    ]
+    os.environ.update(FAKE_ENV)
+    latency = args.latency_ms / 1000
+    failed = False
+    with local_bedrock(args.server, args.latency_ms) as endpoint:
+        print(f"local Bedrock at {endpoint} ({args.server}), {args.latency_ms:.0f} ms per call")
+        for conc in args.concurrency:
+            limit = conc / latency
+            print(f"\nconcurrency {conc}: limit {limit:.0f} calls/s")
+            print(f"  {'contender':30} {'calls/s':>8} {'% limit':>8} {'x plain':>8} {'KiB/call':>9}")
+            plain: dict[str, float] = {}
+            for c in contenders:
+                result = _run(c, endpoint, conc, args.rounds * conc, latency)
+                if result.startswith("error"):
+                    print(f"  {c.name:30} {result}")
+                    continue
+                rate_s, heap_s = result.split("|")
+                rate = float(rate_s)
+                if c.baseline:
+                    plain[c.mode] = rate
+                ratio = rate / plain[c.mode] if plain.get(c.mode) else float("nan")
+                print(
+                    f"  {c.name:30} {rate:8.1f} {rate / limit:8.0%} {ratio:8.1f} "
+                    f"{float(heap_s) / 1024:9.1f}"
+                )
+                if conc == 64 and c.name == "transport.converse":
+                    ok = rate >= 0.85 * limit and ratio >= 9
+                    failed |= not ok
+                    print(f"  -> target at 64 (>=85% of limit, >=9x plain): {'met' if ok else 'MISSED'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

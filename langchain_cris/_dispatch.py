@@ -1,0 +1,340 @@
+"""The decision side of one ``ChatBedrockCRIS`` call, shared by every transport.
+
+A :class:`CallPlan` holds what was decided before sending (policy, route, ordered in-policy
+candidates) and records what happened while sending (``attempts``). The four loops below walk
+the plan for the four call shapes (sync or async, one-shot or stream); a transport only supplies a
+``send(candidate)`` function, so a native-async transport plugs into :func:`asend_with_failover`
+and :func:`astream_with_failover` without touching any decision.
+
+Invariant: every candidate comes from ``Route.candidates``, which ``resolve_route`` builds only
+from routes inside the policy (in audit mode, the single non-compliant route asked for). These
+loops never invent a candidate, so failover cannot leave the policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar
+
+from langchain_cris._bedrock_errors import (
+    error_code,
+    is_failover_code,
+    request_id_of,
+    translate_error,
+)
+from langchain_cris.catalog import ProfileCatalog
+from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.routing import Route, RouteCandidate
+
+__all__ = [
+    "CallPlan",
+    "FailoverSettings",
+    "asend_with_failover",
+    "astream_with_failover",
+    "send_with_failover",
+    "stamp_request_metadata",
+    "stream_with_failover",
+]
+
+T = TypeVar("T")
+C = TypeVar("C")
+
+# Converse requestMetadata: keys and values match [a-zA-Z0-9\s:_@$#=/+,.-], at most 256 chars.
+_RM_INVALID = re.compile(r"[^a-zA-Z0-9\s:_@$#=/+,.\-]")
+
+
+@dataclass(frozen=True)
+class FailoverSettings:
+    """How hard one call tries inside the policy.
+
+    Attributes:
+        max_attempts: Sends per call in total, the first included.
+        backoff_base: Seconds; a fresh candidate waits ``U(0, base)``, a candidate tried
+            before waits ``U(0, min(cap, base * 2**round))`` (full jitter).
+        backoff_max: Cap of one wait, in seconds.
+    """
+
+    max_attempts: int = 4
+    backoff_base: float = 0.05
+    backoff_max: float = 2.0
+
+
+class CallPlan:
+    """One call: its policy and route, the candidates to try, and every attempt made."""
+
+    __slots__ = ("_rng", "attempts", "catalog", "policy", "route", "run_id", "settings")
+
+    def __init__(
+        self,
+        route: Route,
+        policy: ResidencyPolicy,
+        catalog: ProfileCatalog,
+        settings: FailoverSettings,
+        run_id: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.route = route
+        self.policy = policy
+        self.catalog = catalog
+        self.settings = settings
+        self.run_id = run_id
+        self.attempts: list[dict[str, Any]] = []
+        self._rng = rng or random
+
+    # -- schedule -------------------------------------------------------------------------
+    @property
+    def candidates(self) -> tuple[RouteCandidate, ...]:
+        c = self.route.candidates or (self.primary,)
+        return c + (RouteCandidate(c[0].model_id, "us-east-1", frozenset(), c[0].kind),)
+
+    @property
+    def primary(self) -> RouteCandidate:
+        r = self.route
+        return RouteCandidate(
+            r.model_id, r.source_region, r.destination_regions, r.kind, r.profile_id, r.geography
+        )
+
+    def schedule(self) -> Iterator[tuple[RouteCandidate, float]]:
+        """``(candidate, seconds to wait first)`` for each allowed send, in order."""
+        cands = self.candidates
+        n = len(cands)
+        s = self.settings
+        for i in range(max(1, s.max_attempts)):
+            if i == 0:
+                yield cands[0], 0.0
+                continue
+            ceiling = min(s.backoff_max, s.backoff_base * (2 ** (i // n)))
+            yield cands[i % n], self._rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
+
+    # -- recording ------------------------------------------------------------------------
+    def record(
+        self, cand: RouteCandidate, outcome: str, request_id: str | None, started: float
+    ) -> None:
+        self.attempts.append(
+            {
+                "model_id": cand.model_id,
+                "source_region": cand.source_region,
+                "outcome": outcome,
+                "request_id": request_id,
+                "latency_ms": round((time.perf_counter() - started) * 1000.0, 3),
+            }
+        )
+
+    def set_request_id(self, request_id: str | None) -> None:
+        """Fill the request id of the last attempt (streams learn it late)."""
+        if request_id and self.attempts and not self.attempts[-1]["request_id"]:
+            self.attempts[-1]["request_id"] = request_id
+
+    # -- output ---------------------------------------------------------------------------
+    def metadata(self, cand: RouteCandidate, request_id: str | None) -> dict[str, Any]:
+        """``response_metadata["cris"]`` for a call that succeeded on ``cand``."""
+        route = self.route
+        if cand.profile_id == route.profile_id and cand.source_region == route.source_region:
+            profile_arn = route.profile_arn
+        elif cand.profile_id:
+            profile = self.catalog.get(cand.profile_id)
+            profile_arn = profile.arn_for(cand.source_region) if profile else None
+        else:
+            profile_arn = None
+        return {
+            "policy": self.policy.name,
+            "policy_digest": self.policy.digest,
+            "mode": self.policy.mode,
+            "model_id": cand.model_id,
+            "profile_id": cand.profile_id,
+            "profile_arn": profile_arn,
+            "base_model_id": route.base_model_id,
+            "geography": cand.geography,
+            "route_kind": cand.kind,
+            "source_region": cand.source_region,
+            "destination_regions": sorted(cand.destination_regions),
+            "allowed_regions": sorted(self.policy.regions),
+            "request_id": request_id,
+            "served_region": cand.source_region if cand.kind == "in_region" else None,
+            "violations": list(route.violations),
+            "attempts": [dict(a) for a in self.attempts],
+            "run_id": self.run_id,
+        }
+
+    def fail(self, exc: BaseException) -> NoReturn:
+        """Raise the translated form of ``exc``, carrying the attempts made."""
+        err = translate_error(exc)
+        err.cris_attempts = [dict(a) for a in self.attempts]  # type: ignore[attr-defined]
+        if err is exc:
+            raise exc
+        raise err from exc
+
+
+def stamp_request_metadata(
+    user: dict[str, str] | None, policy: ResidencyPolicy, run_id: str | None
+) -> dict[str, str]:
+    """Converse ``requestMetadata``: the user's keys plus ours (ours win on a collision)."""
+    ours = {"cris_policy": _rm_value(policy.name), "cris_policy_digest": policy.digest}
+    if run_id:
+        ours["lc_run_id"] = run_id
+    return {**(user or {}), **ours}
+
+
+def _rm_value(text: str) -> str:
+    return _RM_INVALID.sub("_", text)[:256]
+
+
+# -- loops --------------------------------------------------------------------------------
+def send_with_failover(
+    plan: CallPlan,
+    send: Callable[[RouteCandidate], T],
+    request_id: Callable[[T], str | None],
+) -> tuple[T, RouteCandidate, str | None]:
+    """Send through the plan's candidates until one answers or a failure is not retryable."""
+    last: Exception | None = None
+    for cand, delay in plan.schedule():
+        if delay:
+            time.sleep(delay)
+        started = time.perf_counter()
+        try:
+            result = send(cand)
+        except Exception as exc:
+            code = error_code(exc)
+            plan.record(cand, code or type(exc).__name__, request_id_of(exc), started)
+            if not is_failover_code(code):
+                plan.fail(exc)
+            last = exc
+            continue
+        rid = request_id(result)
+        plan.record(cand, "ok", rid, started)
+        return result, cand, rid
+    assert last is not None  # the schedule yields at least once
+    plan.fail(last)
+
+
+async def asend_with_failover(
+    plan: CallPlan,
+    send: Callable[[RouteCandidate], Awaitable[T]],
+    request_id: Callable[[T], str | None],
+) -> tuple[T, RouteCandidate, str | None]:
+    """Async twin of :func:`send_with_failover`."""
+    last: Exception | None = None
+    for cand, delay in plan.schedule():
+        if delay:
+            await asyncio.sleep(delay)
+        started = time.perf_counter()
+        try:
+            result = await send(cand)
+        except Exception as exc:
+            code = error_code(exc)
+            plan.record(cand, code or type(exc).__name__, request_id_of(exc), started)
+            if not is_failover_code(code):
+                plan.fail(exc)
+            last = exc
+            continue
+        rid = request_id(result)
+        plan.record(cand, "ok", rid, started)
+        return result, cand, rid
+    assert last is not None
+    plan.fail(last)
+
+
+def stream_with_failover(
+    plan: CallPlan,
+    open_stream: Callable[[RouteCandidate], Iterator[C]],
+    is_content: Callable[[C], bool],
+) -> Iterator[tuple[C, RouteCandidate]]:
+    """Stream from the plan's candidates; fail over only before content reached the caller.
+
+    Chunks without content (message start, block stop) are held back until the first chunk
+    with content, so a stream that breaks before its first token is retried on the next
+    candidate, and the caller never sees the abandoned attempt's chunks.
+    """
+    last: Exception | None = None
+    for cand, delay in plan.schedule():
+        if delay:
+            time.sleep(delay)
+        started = time.perf_counter()
+        held: list[C] = []
+        released = False
+        stream = open_stream(cand)
+        try:
+            for chunk in stream:
+                if not released:
+                    if not is_content(chunk):
+                        held.append(chunk)
+                        continue
+                    released = True
+                    plan.record(cand, "ok", None, started)
+                    for h in held:
+                        yield h, cand
+                yield chunk, cand
+        except Exception as exc:
+            code = error_code(exc)
+            if released:  # the caller has tokens: no failover, report where it broke
+                plan.attempts[-1]["outcome"] = code or type(exc).__name__
+                plan.fail(exc)
+            plan.record(cand, code or type(exc).__name__, request_id_of(exc), started)
+            if not is_failover_code(code):
+                plan.fail(exc)
+            last = exc
+            continue
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        if not released:
+            plan.record(cand, "ok", None, started)
+            for h in held:
+                yield h, cand
+        return
+    assert last is not None
+    plan.fail(last)
+
+
+async def astream_with_failover(
+    plan: CallPlan,
+    open_stream: Callable[[RouteCandidate], AsyncIterator[C]],
+    is_content: Callable[[C], bool],
+) -> AsyncIterator[tuple[C, RouteCandidate]]:
+    """Async twin of :func:`stream_with_failover`."""
+    last: Exception | None = None
+    for cand, delay in plan.schedule():
+        if delay:
+            await asyncio.sleep(delay)
+        started = time.perf_counter()
+        held: list[C] = []
+        released = False
+        stream = open_stream(cand)
+        try:
+            async for chunk in stream:
+                if not released:
+                    if not is_content(chunk):
+                        held.append(chunk)
+                        continue
+                    released = True
+                    plan.record(cand, "ok", None, started)
+                    for h in held:
+                        yield h, cand
+                yield chunk, cand
+        except Exception as exc:
+            code = error_code(exc)
+            if released:
+                plan.attempts[-1]["outcome"] = code or type(exc).__name__
+                plan.fail(exc)
+            plan.record(cand, code or type(exc).__name__, request_id_of(exc), started)
+            if not is_failover_code(code):
+                plan.fail(exc)
+            last = exc
+            continue
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if not released:
+            plan.record(cand, "ok", None, started)
+            for h in held:
+                yield h, cand
+        return
+    assert last is not None
+    plan.fail(last)

@@ -1,0 +1,971 @@
+"""The residency audit: what really ran, judged against a :class:`ResidencyPolicy`.
+
+Evidence is streamed through an :class:`Auditor`, which keeps only counters, a bounded list of
+violations and sample problems, so a million CloudTrail events are audited with flat memory.
+Two things need per-call memory and are only paid for when asked for:
+
+* cross-checking with the package's own audit log keeps the log's request ids (one entry per
+  call the application made, which is what is being checked);
+* reading CloudTrail **and** invocation logs together keeps CloudTrail's request ids, so a call
+  present in both is counted once (CloudTrail gives the call, the invocation log its tokens).
+
+A call is a **violation** when it was served outside the policy's Regions, sent from a source
+Region outside the policy, sent on a route whose possible destinations leave the policy (a
+``global.`` profile under ``eu``, an ``eu.`` Claude profile from London), or sent in-Region
+when the policy forbids direct calls. Failed calls (``errorCode``) were served nowhere and are
+only counted.
+
+Example:
+    .. code-block:: python
+
+        from langchain_cris import ResidencyPolicy
+        from langchain_cris.audit.report import audit_files
+
+        report = audit_files(ResidencyPolicy.preset("eu"), ["trail/file.json.gz"])
+        print(report.render("table"))
+        raise SystemExit(report.exit_code)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from langchain_cris.audit.cloudtrail import (
+    AuditInputError,
+    CloudTrailCall,
+    iter_cloudtrail_files,
+    iter_json_records,
+    parse_time,
+)
+from langchain_cris.audit.invocation_logs import InvocationLogEntry, iter_invocation_log_files
+from langchain_cris.catalog import ProfileCatalog, default_catalog
+from langchain_cris.policy import ResidencyPolicy
+
+__all__ = [
+    "AuditReport",
+    "Auditor",
+    "CallGroup",
+    "Discrepancy",
+    "InputKind",
+    "OutputFormat",
+    "Violation",
+    "ViolationKind",
+    "audit_files",
+    "detect_input_kind",
+    "expand_paths",
+]
+
+InputKind = Literal["cloudtrail", "invocation_log", "audit_log", "unknown"]
+OutputFormat = Literal["table", "json", "markdown"]
+ViolationKind = Literal["served_outside", "source_outside", "route_outside", "in_region"]
+DiscrepancyKind = Literal["aws_only", "audit_log_only", "served_region_differs"]
+RouteClass = Literal["profile", "global", "in_region", "application", "unknown"]
+
+DEFAULT_MAX_VIOLATIONS = 1000
+"""Violations kept in detail; the rest are only counted (the report says how many)."""
+DEFAULT_MAX_SAMPLES = 20
+"""Problems and discrepancies kept as examples per category."""
+CLOCK_SLACK = timedelta(minutes=15)
+"""How far outside the AWS evidence window an audit-log call may be and still count as covered
+(CloudTrail delivers events within about 5 minutes, S3 files within about 15)."""
+
+_SCHEMA = 1
+_PROVIDER_HEADS = frozenset(
+    {"amazon", "anthropic", "meta", "cohere", "mistral", "ai21", "deepseek", "openai", "qwen"}
+    | {"writer", "stability", "twelvelabs", "luma", "google", "minimax", "moonshot", "nvidia"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One call that broke the policy, with everything needed to find it in AWS.
+
+    Attributes:
+        request_id: ``requestID`` / ``requestId`` of the call.
+        event_time: When AWS recorded it.
+        source_region: Region the client called.
+        served_region: Region that processed it.
+        model_id: What was sent as ``modelId``.
+        account_id: Account that made the call.
+        evidence: ``cloudtrail`` or ``invocation_log``.
+        kinds: Which rules it broke.
+        reasons: One readable sentence per rule.
+    """
+
+    request_id: str
+    event_time: datetime
+    source_region: str
+    served_region: str
+    model_id: str | None
+    account_id: str | None
+    evidence: str
+    kinds: tuple[ViolationKind, ...]
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "event_time": _iso(self.event_time),
+            "source_region": self.source_region,
+            "served_region": self.served_region,
+            "model_id": self.model_id,
+            "account_id": self.account_id,
+            "evidence": self.evidence,
+            "kinds": list(self.kinds),
+            "why": "; ".join(self.reasons),
+        }
+
+
+@dataclass(slots=True)
+class CallGroup:
+    """Counters for one (model id, source Region, served Region) combination."""
+
+    model_id: str
+    route: RouteClass
+    source_region: str
+    served_region: str
+    calls: int = 0
+    failed: int = 0
+    violations: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "route": self.route,
+            "source_region": self.source_region,
+            "served_region": self.served_region,
+            "calls": self.calls,
+            "failed": self.failed,
+            "violations": self.violations,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """A call one side of the cross-check has and the other lacks (or disagrees on)."""
+
+    kind: DiscrepancyKind
+    request_id: str
+    detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "request_id": self.request_id, "detail": self.detail}
+
+
+@dataclass
+class AuditReport:
+    """The result of an audit: counts, violations, cross-check and input problems.
+
+    ``exit_code`` is what the CLI returns: 1 when any violation was found (or, with
+    ``strict``, any cross-check discrepancy), else 0.
+    """
+
+    policy: ResidencyPolicy
+    events_read: int
+    calls: int
+    failed_calls: int
+    violations_total: int
+    violations: list[Violation]
+    violations_by_kind: dict[str, int]
+    bypassed_cris: int
+    global_calls: int
+    groups: list[CallGroup]
+    first_event: datetime | None
+    last_event: datetime | None
+    evidence: dict[str, int]
+    problems_total: int
+    problems_by_kind: dict[str, int]
+    problem_samples: list[str]
+    skipped_outside_window: int
+    cross_checked: bool = False
+    audit_log_calls: int = 0
+    matched: int = 0
+    aws_only_total: int = 0
+    audit_log_only_total: int = 0
+    served_region_differs_total: int = 0
+    not_covered_by_window: int = 0
+    discrepancies: list[Discrepancy] = field(default_factory=list)
+    strict: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.violations_total:
+            return 1
+        if self.strict and (
+            self.aws_only_total or self.audit_log_only_total or self.served_region_differs_total
+        ):
+            return 1
+        return 0
+
+    # -- serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready report (stable keys; ``schema`` bumps on incompatible change)."""
+        out: dict[str, Any] = {
+            "schema": _SCHEMA,
+            "policy": {
+                "name": self.policy.name,
+                "digest": self.policy.digest,
+                "regions": sorted(self.policy.regions),
+                "source_regions": sorted(self.policy.allowed_sources),
+                "allow_in_region": self.policy.allow_in_region,
+            },
+            "window": {
+                "first_event": _iso(self.first_event) if self.first_event else None,
+                "last_event": _iso(self.last_event) if self.last_event else None,
+            },
+            "summary": {
+                "events_read": self.events_read,
+                "calls": self.calls,
+                "failed_calls": self.failed_calls,
+                "violations": self.violations_total,
+                "bypassed_cris": self.bypassed_cris,
+                "global_calls": self.global_calls,
+                "evidence": dict(self.evidence),
+                "skipped_outside_window": self.skipped_outside_window,
+                "exit_code": self.exit_code,
+            },
+            "violations_by_kind": dict(self.violations_by_kind),
+            "violations": [v.to_dict() for v in self.violations],
+            "violations_truncated": self.violations_total - len(self.violations),
+            "groups": [g.to_dict() for g in self.groups],
+            "problems": {
+                "total": self.problems_total,
+                "by_kind": dict(self.problems_by_kind),
+                "samples": list(self.problem_samples),
+            },
+        }
+        if self.cross_checked:
+            out["cross_check"] = {
+                "audit_log_calls": self.audit_log_calls,
+                "matched": self.matched,
+                "aws_only": self.aws_only_total,
+                "audit_log_only": self.audit_log_only_total,
+                "served_region_differs": self.served_region_differs_total,
+                "not_covered_by_window": self.not_covered_by_window,
+                "samples": [d.to_dict() for d in self.discrepancies],
+            }
+        return out
+
+    def render(self, fmt: OutputFormat = "table") -> str:
+        """The report as ``table`` (terminal), ``json`` or ``markdown`` (compliance report)."""
+        if fmt == "json":
+            return json.dumps(self.to_dict(), indent=2)
+        if fmt == "markdown":
+            return _render_markdown(self)
+        if fmt == "table":
+            return _render_table(self)
+        raise ValueError(f"unknown report format {fmt!r}; allowed: table, json, markdown")
+
+
+# -- the streaming auditor ----------------------------------------------------------------
+@dataclass(slots=True)
+class _LoggedCall:
+    run_id: str | None
+    served_region: str | None
+    ts: datetime | None
+    matched: bool = False
+
+
+class Auditor:
+    """Accumulates evidence call by call; :meth:`report` produces the :class:`AuditReport`.
+
+    Feed the audit log first (:meth:`add_audit_log_record`), then CloudTrail, then invocation
+    logs; :func:`audit_files` does this in the right order.
+
+    Args:
+        policy: The policy to judge against.
+        catalog: Profile routing data for the route check (the bundled catalog by default).
+        accounts: Only these account ids are audited; others are reported as bad input.
+        since: Ignore evidence before this time.
+        until: Ignore evidence after this time.
+        max_violations: Violations kept in detail (all are counted).
+        max_samples: Examples kept per problem / discrepancy category.
+        dedupe_invocation_logs: Keep CloudTrail request ids so a call in both sources counts
+            once (set by :func:`audit_files` when both are given).
+        strict: Make cross-check discrepancies fail the audit too.
+    """
+
+    def __init__(
+        self,
+        policy: ResidencyPolicy,
+        *,
+        catalog: ProfileCatalog | None = None,
+        accounts: Collection[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        max_violations: int = DEFAULT_MAX_VIOLATIONS,
+        max_samples: int = DEFAULT_MAX_SAMPLES,
+        dedupe_invocation_logs: bool = False,
+        strict: bool = False,
+    ) -> None:
+        self.policy = policy
+        self.catalog = catalog or default_catalog()
+        self.accounts = frozenset(accounts) if accounts else None
+        self.since = since
+        self.until = until
+        self.max_violations = max_violations
+        self.max_samples = max_samples
+        self.strict = strict
+        self.events_read = 0
+        self._calls = 0
+        self._failed = 0
+        self._bypassed = 0
+        self._global = 0
+        self._skipped_window = 0
+        self._first: datetime | None = None
+        self._last: datetime | None = None
+        self._evidence: Counter[str] = Counter()
+        self._groups: dict[tuple[str, str, str], CallGroup] = {}
+        self._violations: list[Violation] = []
+        self._violations_total = 0
+        self._violation_kinds: Counter[str] = Counter()
+        self._problems: Counter[str] = Counter()
+        self._problem_samples: list[str] = []
+        self._route_cache: dict[str, RouteClass] = {}
+        self._judge_cache: dict[tuple[str, str, str], tuple[tuple[ViolationKind, str], ...]] = {}
+        self._ct_ids: set[str] | None = set() if dedupe_invocation_logs else None
+        self._logged: dict[str, _LoggedCall] | None = None
+        self._aws_only = 0
+        self._differs = 0
+        self._discrepancies: list[Discrepancy] = []
+        self._discrepancy_counts: Counter[str] = Counter()
+
+    # -- input problems -----------------------------------------------------------------
+    def on_error(self, where: str, exc: Exception) -> None:
+        """``on_error`` handler for the readers: count and sample, never raise."""
+        kind = "truncated" if "truncated" in str(exc) else "malformed"
+        self.problem(kind, f"{where}: {exc}")
+
+    def problem(self, kind: str, message: str) -> None:
+        self._problems[kind] += 1
+        if len(self._problem_samples) < self.max_samples:
+            self._problem_samples.append(message)
+
+    # -- our audit log ------------------------------------------------------------------
+    def add_audit_log_record(self, record: Any, where: str = "audit log") -> None:
+        """Index one audit-log record (``call`` or ``reconciliation``) for the cross-check.
+
+        Raises:
+            RuntimeError: AWS evidence was already added; the cross-check matches AWS calls
+                against the log as they stream by, so the log must come first.
+        """
+        if self.events_read:
+            raise RuntimeError(
+                "add audit-log records before any CloudTrail / invocation-log evidence"
+            )
+        if self._logged is None:
+            self._logged = {}
+        if not isinstance(record, Mapping):
+            self.problem("malformed", f"{where}: an audit-log record must be an object")
+            return
+        kind = record.get("record")
+        if record.get("schema") != _SCHEMA or kind not in ("call", "reconciliation"):
+            self.problem(
+                "unsupported",
+                f"{where}: record {kind!r} schema {record.get('schema')!r} is not "
+                f"'call'/'reconciliation' schema {_SCHEMA}",
+            )
+            return
+        request_id = record.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            return  # refused before sending: AWS never saw it, nothing to cross-check
+        ts = _maybe_time(record.get("ts"))
+        served = record.get("served_region")
+        entry = self._logged.get(request_id)
+        if kind == "call":
+            if entry is None:
+                self._logged[request_id] = _LoggedCall(record.get("run_id"), served, ts)
+            else:  # a reconciliation came first (log rotated): keep its served Region
+                entry.ts = entry.ts or ts
+                entry.run_id = entry.run_id or record.get("run_id")
+        elif entry is None:
+            self._logged[request_id] = _LoggedCall(record.get("run_id"), served, ts)
+        else:
+            entry.served_region = served  # the latest reconciliation wins
+
+    # -- AWS evidence -------------------------------------------------------------------
+    def add_cloudtrail(self, call: CloudTrailCall) -> None:
+        """Account for one CloudTrail call."""
+        self.events_read += 1
+        if not self._accept(call.request_id, call.event_time, call.account_id):
+            return
+        if self._ct_ids is not None:
+            self._ct_ids.add(call.request_id)
+        self._evidence["cloudtrail"] += 1
+        self._count(
+            call.request_id,
+            call.event_time,
+            call.model_id,
+            call.source_region,
+            call.served_region,
+            call.account_id,
+            call.error_code,
+            None,
+            None,
+            "cloudtrail",
+        )
+
+    def add_invocation_log(self, entry: InvocationLogEntry) -> None:
+        """Account for one invocation-log entry (tokens only, if CloudTrail had the call)."""
+        self.events_read += 1
+        if not self._accept(entry.request_id, entry.timestamp, entry.account_id):
+            return
+        self._evidence["invocation_log"] += 1
+        if self._ct_ids is not None and entry.request_id in self._ct_ids:
+            group = self._group(entry.model_id, entry.source_region, entry.served_region)
+            group.input_tokens += entry.input_tokens or 0
+            group.output_tokens += entry.output_tokens or 0
+            return
+        self._count(
+            entry.request_id,
+            entry.timestamp,
+            entry.model_id,
+            entry.source_region,
+            entry.served_region,
+            entry.account_id,
+            None,
+            entry.input_tokens,
+            entry.output_tokens,
+            "invocation_log",
+        )
+
+    def _accept(self, request_id: str, when: datetime, account: str | None) -> bool:
+        if (self.since and when < self.since) or (self.until and when > self.until):
+            self._skipped_window += 1
+            return False
+        if self.accounts is not None and account is not None and account not in self.accounts:
+            self.problem(
+                "wrong_account",
+                f"request {request_id}: account {account} is not one of "
+                f"{', '.join(sorted(self.accounts))}",
+            )
+            return False
+        return True
+
+    def _group(self, model_id: str | None, source: str, served: str) -> CallGroup:
+        model = model_id or "(unknown)"
+        key = (model, source, served)
+        group = self._groups.get(key)
+        if group is None:
+            group = CallGroup(model, self._route_class(model), source, served)
+            self._groups[key] = group
+        return group
+
+    def _count(
+        self,
+        request_id: str,
+        when: datetime,
+        model_id: str | None,
+        source: str,
+        served: str,
+        account: str | None,
+        error_code: str | None,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        evidence: str,
+    ) -> None:
+        if self._first is None or when < self._first:
+            self._first = when
+        if self._last is None or when > self._last:
+            self._last = when
+        group = self._group(model_id, source, served)
+        self._cross_check(request_id, served)
+        if error_code is not None:
+            group.failed += 1
+            self._failed += 1
+            return
+        group.calls += 1
+        self._calls += 1
+        group.input_tokens += input_tokens or 0
+        group.output_tokens += output_tokens or 0
+        if group.route == "in_region":
+            self._bypassed += 1
+        elif group.route == "global":
+            self._global += 1
+        found = self._judge(group.model_id, group.route, source, served)
+        if not found:
+            return
+        group.violations += 1
+        self._violations_total += 1
+        for kind, _ in found:
+            self._violation_kinds[kind] += 1
+        if len(self._violations) < self.max_violations:
+            self._violations.append(
+                Violation(
+                    request_id=request_id,
+                    event_time=when,
+                    source_region=source,
+                    served_region=served,
+                    model_id=model_id,
+                    account_id=account,
+                    evidence=evidence,
+                    kinds=tuple(k for k, _ in found),
+                    reasons=tuple(r for _, r in found),
+                )
+            )
+
+    def _cross_check(self, request_id: str, served: str) -> None:
+        if self._logged is None:
+            return
+        entry = self._logged.get(request_id)
+        if entry is None:
+            self._aws_only += 1
+            self._discrepancy("aws_only", request_id, "in AWS evidence but not in the audit log")
+            return
+        if entry.matched:
+            return
+        entry.matched = True
+        logged = entry.served_region
+        if logged not in (None, "pending") and logged != served:
+            self._differs += 1
+            self._discrepancy(
+                "served_region_differs",
+                request_id,
+                f"audit log says served in {logged}, AWS says {served}",
+            )
+
+    def _discrepancy(self, kind: DiscrepancyKind, request_id: str, detail: str) -> None:
+        self._discrepancy_counts[kind] += 1
+        if self._discrepancy_counts[kind] <= self.max_samples:
+            self._discrepancies.append(Discrepancy(kind, request_id, detail))
+
+    # -- judging ------------------------------------------------------------------------
+    def _route_class(self, model_id: str) -> RouteClass:
+        cached = self._route_cache.get(model_id)
+        if cached is None:
+            cached = _classify_model(model_id, self.catalog)
+            self._route_cache[model_id] = cached
+        return cached
+
+    def _judge(
+        self, model_id: str, route: RouteClass, source: str, served: str
+    ) -> tuple[tuple[ViolationKind, str], ...]:
+        key = (model_id, source, served)
+        cached = self._judge_cache.get(key)
+        if cached is None:
+            cached = tuple(self._reasons(model_id, route, source, served))
+            self._judge_cache[key] = cached
+        return cached
+
+    def _reasons(
+        self, model_id: str, route: RouteClass, source: str, served: str
+    ) -> list[tuple[ViolationKind, str]]:
+        policy = self.policy
+        out: list[tuple[ViolationKind, str]] = []
+        if served not in policy.regions:
+            out.append(("served_outside", f"served in {served}, outside policy {policy.name!r}"))
+        if source not in policy.allowed_sources:
+            out.append(("source_outside", f"sent from {source}, not an allowed source Region"))
+        if route == "in_region" and not policy.allow_in_region:
+            out.append(("in_region", "bypassed CRIS (direct model id); policy forbids in-Region"))
+        profile = self.catalog.get(model_id) if route in ("profile", "global") else None
+        if profile is not None:
+            outside = policy.outside(profile.destinations(source))
+            if outside:
+                where = "any commercial Region" if route == "global" else ", ".join(sorted(outside))
+                out.append(("route_outside", f"route from {source} may be processed in {where}"))
+        return out
+
+    # -- result -------------------------------------------------------------------------
+    def report(self) -> AuditReport:
+        """The report so far (the auditor can keep accumulating afterwards)."""
+        logged = self._logged
+        audit_only: list[Discrepancy] = []
+        audit_only_total = 0
+        not_covered = 0
+        matched = 0
+        if logged is not None:
+            lo = self._first - CLOCK_SLACK if self._first else None
+            hi = self._last + CLOCK_SLACK if self._last else None
+            for request_id, entry in logged.items():
+                if entry.matched:
+                    matched += 1
+                    continue
+                if _outside(entry.ts, lo, hi):
+                    not_covered += 1
+                    continue
+                audit_only_total += 1
+                if len(audit_only) < self.max_samples:
+                    run = f" (run {entry.run_id})" if entry.run_id else ""
+                    audit_only.append(
+                        Discrepancy(
+                            "audit_log_only",
+                            request_id,
+                            f"in the audit log{run} but in no AWS evidence",
+                        )
+                    )
+        groups = sorted(
+            self._groups.values(),
+            key=lambda g: (
+                -g.violations,
+                -(g.calls + g.failed),
+                g.model_id,
+                g.source_region,
+                g.served_region,
+            ),
+        )
+        return AuditReport(
+            policy=self.policy,
+            events_read=self.events_read,
+            calls=self._calls,
+            failed_calls=self._failed,
+            violations_total=self._violations_total,
+            violations=list(self._violations),
+            violations_by_kind=dict(sorted(self._violation_kinds.items())),
+            bypassed_cris=self._bypassed,
+            global_calls=self._global,
+            groups=groups,
+            first_event=self._first,
+            last_event=self._last,
+            evidence=dict(sorted(self._evidence.items())),
+            problems_total=sum(self._problems.values()),
+            problems_by_kind=dict(sorted(self._problems.items())),
+            problem_samples=list(self._problem_samples),
+            skipped_outside_window=self._skipped_window,
+            cross_checked=logged is not None,
+            audit_log_calls=len(logged) if logged is not None else 0,
+            matched=matched,
+            aws_only_total=self._aws_only,
+            audit_log_only_total=audit_only_total,
+            served_region_differs_total=self._differs,
+            not_covered_by_window=not_covered,
+            discrepancies=list(self._discrepancies) + audit_only,
+            strict=self.strict,
+        )
+
+
+def _classify_model(model_id: str, catalog: ProfileCatalog) -> RouteClass:
+    """What kind of route a ``modelId`` names, from its shape and the catalog."""
+    if ":application-inference-profile/" in model_id:
+        return "application"
+    if ":foundation-model/" in model_id:
+        return "in_region"
+    profile = catalog.get(model_id)
+    if profile is not None:
+        if profile.geography == "global":
+            return "global"
+        return "application" if profile.profile_type == "APPLICATION" else "profile"
+    bare = model_id.rsplit("/", 1)[-1]
+    head = bare.split(".", 1)[0]
+    if head == "global":
+        return "global"
+    if head in _PROVIDER_HEADS:
+        return "in_region"
+    if head in catalog.regions.profile_prefixes:
+        return "profile"
+    return "unknown"
+
+
+# -- files --------------------------------------------------------------------------------
+def detect_input_kind(path: str | os.PathLike[str]) -> InputKind:
+    """Tell CloudTrail, invocation-log and audit-log files apart by their first record."""
+    problems: list[Exception] = []
+    for record in iter_json_records(path, lambda _w, exc: problems.append(exc)):
+        if not isinstance(record, Mapping):
+            continue
+        if "CloudTrailEvent" in record or "eventSource" in record or "eventVersion" in record:
+            return "cloudtrail"
+        if isinstance(record.get("detail"), Mapping) and "eventSource" in record["detail"]:
+            return "cloudtrail"
+        if record.get("schemaType") == "ModelInvocationLog":
+            return "invocation_log"
+        if isinstance(record.get("message"), str) and "ModelInvocationLog" in record["message"]:
+            return "invocation_log"
+        if record.get("record") in ("call", "reconciliation"):
+            return "audit_log"
+        break
+    return "unknown"
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
+    """Files as given; directories walked recursively in sorted order, hidden entries skipped."""
+    for path in paths:
+        text = os.fspath(path)
+        if not os.path.isdir(text):
+            yield text
+            continue
+        for root, dirs, names in os.walk(text):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            yield from (os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
+
+
+def audit_files(
+    policy: ResidencyPolicy,
+    files: Iterable[str | os.PathLike[str]] = (),
+    *,
+    cloudtrail: Iterable[str | os.PathLike[str]] = (),
+    invocation_logs: Iterable[str | os.PathLike[str]] = (),
+    audit_logs: Iterable[str | os.PathLike[str]] = (),
+    cloudtrail_calls: Iterable[CloudTrailCall] | None = None,
+    invocation_entries: Iterable[InvocationLogEntry] | None = None,
+    progress: Callable[[int, str], None] | None = None,
+    auditor: Auditor | None = None,
+    **options: Any,
+) -> AuditReport:
+    """Audit files (kind auto-detected for ``files``) and/or already-read evidence.
+
+    Args:
+        policy: The policy to judge against.
+        files: Files of any supported kind, detected by content. Directories (here and in
+            the other path arguments) are walked recursively, like an ``aws s3 sync`` copy.
+        cloudtrail: CloudTrail files (S3 delivery, ``.json``/``.gz``).
+        invocation_logs: Invocation-log files (JSON Lines / S3, ``.gz`` ok).
+        audit_logs: The package's own JSONL audit logs, for the cross-check.
+        cloudtrail_calls: Calls already read (e.g. from ``lookup_cloudtrail_calls``).
+        invocation_entries: Entries already read (e.g. from ``filter_invocation_logs``).
+        progress: Called as ``progress(events_read, current_file)`` every few thousand events.
+        auditor: Use this auditor (e.g. one whose ``on_error`` live readers already report
+            to); ``options`` are then ignored.
+        **options: Passed to :class:`Auditor` (``accounts``, ``since``, ``until``, ``strict`` …).
+
+    Returns:
+        The report; never raises for bad input (see ``problems`` in the report).
+    """
+    ct_files = list(expand_paths(cloudtrail))
+    inv_files = list(expand_paths(invocation_logs))
+    log_files = list(expand_paths(audit_logs))
+    unknown: list[str] = []
+    for text in expand_paths(files):
+        kind = detect_input_kind(text)
+        {"cloudtrail": ct_files, "invocation_log": inv_files, "audit_log": log_files}.get(
+            kind, unknown
+        ).append(text)
+    has_ct = bool(ct_files) or cloudtrail_calls is not None
+    has_inv = bool(inv_files) or invocation_entries is not None
+    options.setdefault("dedupe_invocation_logs", has_ct and has_inv)
+    if auditor is None:
+        auditor = Auditor(policy, **options)
+    elif has_ct and has_inv and auditor._ct_ids is None:
+        auditor._ct_ids = set()
+    for path in unknown:
+        auditor.problem(
+            "unrecognised",
+            f"{path}: not a CloudTrail, invocation-log or langchain-cris audit-log file "
+            "(empty, unreadable, or its first record has none of their fields)",
+        )
+    for path in log_files:
+        for record in iter_json_records(path, auditor.on_error):
+            auditor.add_audit_log_record(record, path)
+    tick = _ticker(progress)
+    for ct_path in ct_files:
+        for call in iter_cloudtrail_files([ct_path], on_error=auditor.on_error):
+            auditor.add_cloudtrail(call)
+            tick(auditor.events_read, ct_path)
+    for call in cloudtrail_calls or ():
+        auditor.add_cloudtrail(call)
+        tick(auditor.events_read, "CloudTrail LookupEvents")
+    for inv_path in inv_files:
+        for entry in iter_invocation_log_files([inv_path], on_error=auditor.on_error):
+            auditor.add_invocation_log(entry)
+            tick(auditor.events_read, inv_path)
+    for entry in invocation_entries or ():
+        auditor.add_invocation_log(entry)
+        tick(auditor.events_read, "CloudWatch Logs")
+    if progress is not None:
+        progress(auditor.events_read, "")
+    return auditor.report()
+
+
+def _ticker(progress: Callable[[int, str], None] | None) -> Callable[[int, str], None]:
+    if progress is None:
+        return lambda _n, _w: None
+
+    def tick(count: int, where: str) -> None:
+        if count & 0x0FFF == 0:  # every 4096 events: cheap enough for a million
+            progress(count, where)
+
+    return tick
+
+
+def _outside(when: datetime | None, lo: datetime | None, hi: datetime | None) -> bool:
+    """True when ``when`` is known and falls outside ``[lo, hi]`` (unknown bounds: never)."""
+    if when is None or lo is None or hi is None:
+        return False
+    return not lo <= when <= hi
+
+
+def _maybe_time(value: Any) -> datetime | None:
+    try:
+        return parse_time(value)
+    except AuditInputError:
+        return None
+
+
+def _iso(when: datetime) -> str:
+    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+# -- rendering ----------------------------------------------------------------------------
+def _summary_rows(r: AuditReport) -> list[tuple[str, str]]:
+    window = (
+        f"{_iso(r.first_event)} .. {_iso(r.last_event)}"
+        if r.first_event and r.last_event
+        else "(no events)"
+    )
+    evidence = ", ".join(f"{k} {v:,}" for k, v in r.evidence.items()) or "none"
+    rows = [
+        ("Policy", f"{r.policy.name} ({r.policy.digest}): {', '.join(sorted(r.policy.regions))}"),
+        ("Window", window),
+        ("Evidence records read", f"{r.events_read:,} (used: {evidence})"),
+        ("Calls served", f"{r.calls:,}"),
+        ("Failed calls (served nowhere)", f"{r.failed_calls:,}"),
+        ("VIOLATIONS", f"{r.violations_total:,}"),
+        ("Bypassed CRIS (direct model id)", f"{r.bypassed_cris:,}"),
+        ("Global profile calls", f"{r.global_calls:,}"),
+        ("Bad input skipped", f"{r.problems_total:,}"),
+    ]
+    if r.skipped_outside_window:
+        rows.append(("Outside --since/--until", f"{r.skipped_outside_window:,}"))
+    if r.cross_checked:
+        rows += [
+            ("Audit-log calls", f"{r.audit_log_calls:,} ({r.matched:,} matched in AWS)"),
+            ("In AWS, not in the audit log", f"{r.aws_only_total:,}"),
+            ("In the audit log, not in AWS", f"{r.audit_log_only_total:,}"),
+            ("Served Region disagrees", f"{r.served_region_differs_total:,}"),
+        ]
+        if r.not_covered_by_window:
+            rows.append(
+                ("Audit-log calls outside the evidence window", f"{r.not_covered_by_window:,}")
+            )
+    return rows
+
+
+_GROUP_HEADERS = (
+    "model / profile",
+    "route",
+    "source",
+    "served",
+    "calls",
+    "failed",
+    "violations",
+    "tokens in",
+    "tokens out",
+)
+_VIOLATION_HEADERS = ("request id", "time", "source", "served", "model", "why")
+
+
+def _group_cells(g: CallGroup) -> list[str]:
+    return [
+        g.model_id,
+        g.route,
+        g.source_region,
+        g.served_region,
+        f"{g.calls:,}",
+        f"{g.failed:,}",
+        f"{g.violations:,}",
+        f"{g.input_tokens:,}",
+        f"{g.output_tokens:,}",
+    ]
+
+
+def _violation_cells(v: Violation) -> list[str]:
+    return [
+        v.request_id,
+        _iso(v.event_time),
+        v.source_region,
+        v.served_region,
+        v.model_id or "",
+        "; ".join(v.reasons),
+    ]
+
+
+def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    cells = [list(headers), *[list(r) for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _render_table(r: AuditReport) -> str:
+    verdict = (
+        f"FAIL: {r.violations_total:,} violation(s) of policy {r.policy.name!r}"
+        if r.exit_code
+        else f"PASS: no violation of policy {r.policy.name!r}"
+    )
+    width = max(len(k) for k, _ in _summary_rows(r))
+    parts = [verdict, "", *(f"{k.ljust(width)}  {v}" for k, v in _summary_rows(r))]
+    if r.groups:
+        parts += ["", "Calls by profile, source and served Region:"]
+        parts.append(_text_table(_GROUP_HEADERS, [_group_cells(g) for g in r.groups]))
+    if r.violations:
+        parts += ["", "Violations:"]
+        parts.append(_text_table(_VIOLATION_HEADERS, [_violation_cells(v) for v in r.violations]))
+        if r.violations_total > len(r.violations):
+            parts.append(f"... and {r.violations_total - len(r.violations):,} more")
+    if r.discrepancies:
+        parts += ["", "Cross-check with the audit log:"]
+        parts.append(
+            _text_table(
+                ("kind", "request id", "detail"),
+                [[d.kind, d.request_id, d.detail] for d in r.discrepancies],
+            )
+        )
+    if r.problem_samples:
+        parts += ["", "Bad input (skipped):"]
+        parts += [f"  {m}" for m in r.problem_samples]
+        if r.problems_total > len(r.problem_samples):
+            parts.append(f"  ... and {r.problems_total - len(r.problem_samples):,} more")
+    return "\n".join(parts)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _render_markdown(r: AuditReport) -> str:
+    verdict = (
+        f"**FAIL**: {r.violations_total:,} violation(s)"
+        if r.exit_code
+        else "**PASS**: no violation"
+    )
+    parts = [
+        f"# Bedrock residency audit: policy `{r.policy.name}`",
+        "",
+        verdict,
+        "",
+        _md_table(("", ""), [(k, v) for k, v in _summary_rows(r)]),
+    ]
+    if r.violations_by_kind:
+        parts += ["", "## Violations by rule", ""]
+        parts.append(
+            _md_table(("rule", "calls"), [(k, f"{n:,}") for k, n in r.violations_by_kind.items()])
+        )
+    if r.groups:
+        parts += ["", "## Calls by profile, source and served Region", ""]
+        parts.append(_md_table(_GROUP_HEADERS, [_group_cells(g) for g in r.groups]))
+    if r.violations:
+        parts += ["", "## Violations", ""]
+        parts.append(_md_table(_VIOLATION_HEADERS, [_violation_cells(v) for v in r.violations]))
+        if r.violations_total > len(r.violations):
+            parts.append(f"\n_… and {r.violations_total - len(r.violations):,} more._")
+    if r.discrepancies:
+        parts += ["", "## Cross-check with the audit log", ""]
+        parts.append(
+            _md_table(
+                ("kind", "request id", "detail"),
+                [[d.kind, d.request_id, d.detail] for d in r.discrepancies],
+            )
+        )
+    if r.problem_samples:
+        parts += ["", "## Bad input (skipped)", ""]
+        parts += [f"- {_md_escape(m)}" for m in r.problem_samples]
+    return "\n".join(parts) + "\n"

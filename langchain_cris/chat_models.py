@@ -1,0 +1,506 @@
+"""``ChatBedrockCRIS``: ``ChatBedrockConverse`` that routes every call by a residency policy.
+
+Per call the model finds the policy in force, resolves the route (``resolve_route``: which
+profile or plain model id, from which source Region, served where), refuses before sending if
+nothing complies, and sends through langchain-aws on a copy of itself that carries the chosen id
+and that source Region's client. Converse itself (messages, tools, structured output, guardrails,
+streaming, usage) is langchain-aws's, unchanged.
+
+Where the policy comes from, first match wins:
+
+1. the running chain's config metadata ``cris_policy`` (``with_residency`` or
+   ``config={"metadata": {"cris_policy": ...}}``), also as ``run_manager.metadata``;
+2. the config's ``configurable["cris_policy"]``;
+3. the model's own ``residency_policy`` field;
+4. ``$LANGCHAIN_CRIS_POLICY`` (a preset name or a policy file);
+5. otherwise the call fails with ``NoPolicyError``: there is no silent global default.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, cast
+
+from langchain_aws import ChatBedrockConverse
+from langchain_aws.utils import create_aws_client
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import LangSmithParams, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableConfig, ensure_config
+from langchain_core.utils.uuid import uuid7
+from pydantic import ConfigDict, Field, PrivateAttr, model_validator
+
+from langchain_cris._clients import (
+    DEFAULT_RETRIES,
+    DeferredControlClient,
+    DeferredRuntimeClient,
+    MissingSourceRegionError,
+    RuntimeClientPool,
+    default_source_region,
+)
+from langchain_cris._dispatch import (
+    CallPlan,
+    FailoverSettings,
+    send_with_failover,
+    stamp_request_metadata,
+    stream_with_failover,
+)
+from langchain_cris.binding import PolicySpec, parse_policy, policy_spec_from_config
+from langchain_cris.catalog import ProfileCatalog, default_catalog
+from langchain_cris.errors import NoPolicyError, PolicyFileError
+from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
+from langchain_cris.routing import Route, RouteCandidate, resolve_route
+
+__all__ = ["ChatBedrockCRIS"]
+
+# Private invocation kwarg carrying what only invoke()/stream() can see (the config's policy
+# and the pre-assigned run id) down to _generate/_stream; stripped from traces and cache keys.
+_CALL_KEY = "_cris_call"
+# Per-call kwargs that would override the routed model id or our request metadata.
+_MODEL_KWARGS = ("model", "model_id", "modelId")
+_RM_KWARGS = ("request_metadata", "requestMetadata")
+
+
+@dataclass(frozen=True)
+class _CallInfo:
+    spec: Any
+    run_id: str
+
+
+class _State:
+    """Shared by a model and every copy of it: clients, source Region, catalog."""
+
+    def __init__(self, pool: RuntimeClientPool) -> None:
+        self.pool = pool
+        self.lock = threading.Lock()
+        self.source_region: str | None = None
+
+
+class ChatBedrockCRIS(ChatBedrockConverse):
+    """Amazon Bedrock Converse chat model whose every call obeys a data-residency policy.
+
+    A drop-in for ``ChatBedrockConverse`` (same constructor arguments and features). The
+    ``model`` may be a base model id (the best compliant profile is chosen per policy), a
+    profile id (``eu.…``, ``global.…``; checked, never rewritten) or an ARN.
+
+    Constructing the model makes no network call. Calls are refused with a
+    ``ResidencyError`` subclass before anything is sent when no route complies.
+
+    Every response carries ``response_metadata["cris"]`` (policy, profile, source Region,
+    destination Regions, request id, failover attempts) and ``response_metadata["model_name"]``
+    is the id actually sent.
+
+    Example:
+        .. code-block:: python
+
+            from langchain_cris import ChatBedrockCRIS, ResidencyPolicy, with_residency
+
+            llm = ChatBedrockCRIS(
+                model="anthropic.claude-sonnet-4-5-20250929-v1:0", region_name="eu-central-1"
+            )
+            eu_chain = with_residency(prompt | llm, ResidencyPolicy.preset("eu"))
+            eu_chain.invoke({"question": "..."})  # sent as eu.anthropic.claude-sonnet-4-5-…
+
+            # or a model-level default:
+            llm_eu = ChatBedrockCRIS(
+                model="anthropic.claude-sonnet-4-5-20250929-v1:0",
+                region_name="eu-central-1",
+                residency_policy=ResidencyPolicy.preset("eu"),
+            )
+    """
+
+    residency_policy: ResidencyPolicy | None = None
+    """Default policy for calls whose chain binds none (see the module docstring for order)."""
+
+    failover: bool | list[str] = True
+    """Other source Regions a failed call may move to: ``True`` = any the policy allows,
+    ``False`` = none (the route's own alternatives from this Region only), or a list."""
+
+    max_failover_attempts: int = Field(default=3, ge=0)
+    """Extra sends after the first on throttling/unavailability (so 1 + this in total)."""
+
+    failover_backoff: float = Field(default=0.05, ge=0.0)
+    """Base of the jittered backoff between sends, in seconds (see ``FailoverSettings``)."""
+
+    failover_backoff_max: float = Field(default=2.0, ge=0.0)
+    """Cap of one backoff wait, in seconds."""
+
+    catalog: ProfileCatalog | None = Field(default=None, exclude=True)
+    """Profile routing data; the process-wide bundled (refreshable) catalog by default."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
+
+    _cris: _State = PrivateAttr()
+
+    # -- construction (no network) ------------------------------------------------------
+    @model_validator(mode="before")
+    @classmethod
+    def _defer_clients(cls, values: Any) -> Any:
+        """Park placeholders so langchain-aws's validator builds no client and calls no API."""
+        if not isinstance(values, dict):
+            return values
+        values = dict(values)
+        catalog = values.get("catalog")
+        region = values.get("region_name")
+        if values.get("client") is None:
+            values["client"] = DeferredRuntimeClient(region)
+        if values.get("bedrock_client") is None:
+            values["bedrock_client"] = DeferredControlClient(
+                lambda: catalog if isinstance(catalog, ProfileCatalog) else default_catalog(),
+                region_name=region,
+            )
+        return values
+
+    def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
+        preset: dict[str, Any] = {}
+        if not isinstance(self.client, DeferredRuntimeClient):
+            region = getattr(getattr(self.client, "meta", None), "region_name", None)
+            if region:
+                preset[region] = self.client  # the user's own client serves its own Region
+        self._cris = _State(RuntimeClientPool(self._new_runtime_client, preset))
+        if isinstance(self.bedrock_client, DeferredControlClient):
+            self.bedrock_client._factory = lambda: self._new_client("bedrock", self._region())
+
+    def _new_client(self, service: str, region: str | None) -> Any:
+        base = _default_config()
+        user = self._get_effective_config()
+        config = base.merge(user) if user is not None else base
+        return create_aws_client(
+            service_name=service,
+            region_name=region,
+            credentials_profile_name=self.credentials_profile_name,
+            aws_access_key_id=self.aws_access_key_id,
+            aws_secret_access_key=self.aws_secret_access_key,
+            aws_session_token=self.aws_session_token,
+            endpoint_url=self.endpoint_url,
+            config=config,
+            api_key=self.bedrock_api_key,
+        )
+
+    def _new_runtime_client(self, region: str) -> Any:
+        client = self._new_client("bedrock-runtime", region)
+        if self.default_headers:
+            headers = dict(self.default_headers)
+
+            def _add_headers(request: Any, **_: Any) -> None:
+                for key, value in headers.items():
+                    request.headers[key] = value
+
+            for op in ("Converse", "ConverseStream"):
+                client.meta.events.register(f"before-send.bedrock-runtime.{op}", _add_headers)
+        return client
+
+    def runtime_client(self, region: str) -> Any:
+        """The shared bedrock-runtime client for source ``region`` (created on first use)."""
+        return self._cris.pool.get(region)
+
+    # -- serialization --------------------------------------------------------------------
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        return ["langchain_cris", "chat_models"]
+
+    @property
+    def _llm_type(self) -> str:
+        return "amazon_bedrock_converse_cris_chat"
+
+    def to_json(self) -> Any:
+        out = super().to_json()
+        kwargs = out.get("kwargs")
+        if isinstance(kwargs, dict) and isinstance(kwargs.get("residency_policy"), ResidencyPolicy):
+            kwargs["residency_policy"] = kwargs["residency_policy"].to_dict()
+        return out
+
+    # -- entry points: capture the config the model would otherwise not see ---------------
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        config = _capture(config, kwargs)
+        return super().invoke(input, config, stop=stop, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        config = _capture(config, kwargs)
+        return await super().ainvoke(input, config, stop=stop, **kwargs)
+
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        config = _capture(config, kwargs)
+        return super().stream(input, config, stop=stop, **kwargs)
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        config = _capture(config, kwargs)
+        return super().astream(input, config, stop=stop, **kwargs)
+
+    # -- tracing: show the id actually routed, keep the private kwarg out ----------------
+    def _get_invocation_params(
+        self, stop: list[str] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        kwargs.pop(_CALL_KEY, None)
+        return super()._get_invocation_params(stop=stop, **kwargs)
+
+    def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
+        call = kwargs.pop(_CALL_KEY, None)
+        if call is not None and call.spec is not None:
+            kwargs["cris_policy_digest"] = _safe_digest(call.spec)
+        return super()._get_llm_string(stop=stop, **kwargs)
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        call = kwargs.pop(_CALL_KEY, None)
+        ls_params = super()._get_ls_params(stop=stop, **kwargs)
+        try:  # best effort: a refusal must surface inside the run, not here
+            policy = self._policy(call.spec if call else None, None)
+            if policy is None:
+                return ls_params
+            route = self._resolve(_requested_model(kwargs) or self.model_id, policy)
+        except Exception:
+            return ls_params
+        ls_params["ls_model_name"] = route.model_id
+        invocation = cast(dict[str, Any], ls_params.get("ls_invocation_params") or {})
+        invocation["region_name"] = route.source_region
+        ls_params["ls_invocation_params"] = invocation  # type: ignore[typeddict-unknown-key]
+        return ls_params
+
+    # -- the call -------------------------------------------------------------------------
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        plan, user_rm = self._plan(kwargs, run_manager)
+
+        def send(cand: RouteCandidate) -> ChatResult:
+            delegate = self._delegate(plan, cand, user_rm)
+            return ChatBedrockConverse._generate(delegate, messages, stop, run_manager, **kwargs)
+
+        result, cand, request_id = send_with_failover(plan, send, _result_request_id)
+        message = result.generations[0].message
+        message.response_metadata["model_name"] = cand.model_id
+        message.response_metadata["cris"] = plan.metadata(cand, request_id)
+        return result
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        plan, user_rm = self._plan(kwargs, run_manager)
+
+        def open_stream(cand: RouteCandidate) -> Iterator[ChatGenerationChunk]:
+            delegate = self._delegate(plan, cand, user_rm)
+            # No run_manager: tokens are reported only for chunks that reach the caller.
+            return ChatBedrockConverse._stream(delegate, messages, stop, None, **kwargs)
+
+        last: RouteCandidate | None = None
+        attached = False
+        for chunk, cand in stream_with_failover(plan, open_stream, _has_content):
+            last = cand
+            meta = chunk.message.response_metadata
+            if "model_name" in meta:
+                meta["model_name"] = cand.model_id
+            if response_meta := meta.get("ResponseMetadata"):
+                plan.set_request_id(response_meta.get("RequestId"))
+            if not attached and getattr(chunk.message, "usage_metadata", None) is not None:
+                meta["cris"] = plan.metadata(cand, plan.attempts[-1]["request_id"])
+                attached = True
+            if run_manager:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+        if last is not None and not attached:
+            chunk = ChatGenerationChunk(
+                message=AIMessageChunk(
+                    content="",
+                    response_metadata={
+                        "model_name": last.model_id,
+                        "cris": plan.metadata(last, plan.attempts[-1]["request_id"]),
+                    },
+                )
+            )
+            if run_manager:
+                run_manager.on_llm_new_token("", chunk=chunk)
+            yield chunk
+
+    # -- decision helpers -----------------------------------------------------------------
+    def _plan(
+        self, kwargs: dict[str, Any], run_manager: CallbackManagerForLLMRun | None
+    ) -> tuple[CallPlan, dict[str, str] | None]:
+        """Decide everything before sending; pops our kwargs; raises ResidencyError."""
+        call: _CallInfo | None = kwargs.pop(_CALL_KEY, None)
+        model = _requested_model(kwargs) or self.model_id
+        for key in _MODEL_KWARGS:
+            kwargs.pop(key, None)
+        user_rm = None
+        for key in _RM_KWARGS:
+            user_rm = kwargs.pop(key, None) or user_rm
+        spec = call.spec if call is not None else None
+        if spec is None and run_manager is not None:
+            spec = run_manager.metadata.get("cris_policy")
+        policy = self._policy(spec, ensure_config if spec is None else None)
+        if policy is None:
+            raise _no_policy_error()
+        if run_manager is not None:
+            run_id: str | None = str(run_manager.run_id)
+        else:
+            run_id = call.run_id if call is not None else None
+        route = self._resolve(model, policy)
+        settings = FailoverSettings(
+            max_attempts=1 + self.max_failover_attempts,
+            backoff_base=self.failover_backoff,
+            backoff_max=self.failover_backoff_max,
+        )
+        return CallPlan(route, policy, self._catalog(), settings, run_id), user_rm
+
+    def _policy(self, spec: Any, read_config: Any) -> ResidencyPolicy | None:
+        if spec is None and read_config is not None:
+            spec = policy_spec_from_config(read_config())
+        if spec is not None:
+            return parse_policy(cast(PolicySpec, spec))
+        if self.residency_policy is not None:
+            return self.residency_policy
+        env = os.environ.get(POLICY_ENV_VAR)
+        return _env_policy(env) if env else None
+
+    def _resolve(self, model: str, policy: ResidencyPolicy) -> Route:
+        failover = self.failover if isinstance(self.failover, bool) else tuple(self.failover)
+        return resolve_route(model, policy, self._region(), self._catalog(), failover=failover)
+
+    def _catalog(self) -> ProfileCatalog:
+        return self.catalog if self.catalog is not None else default_catalog()
+
+    def _region(self) -> str:
+        state = self._cris
+        if state.source_region is None:
+            with state.lock:
+                if state.source_region is None:
+                    region = self.region_name
+                    if region is None and not isinstance(self.client, DeferredRuntimeClient):
+                        region = getattr(getattr(self.client, "meta", None), "region_name", None)
+                    region = region or default_source_region(self.credentials_profile_name)
+                    if not region:
+                        raise MissingSourceRegionError(
+                            "ChatBedrockCRIS has no source Region, so no route can be checked "
+                            "against the policy: set region_name=… (e.g. 'eu-central-1') or "
+                            "AWS_REGION / AWS_DEFAULT_REGION"
+                        )
+                    state.source_region = region
+        return state.source_region
+
+    def _delegate(
+        self, plan: CallPlan, cand: RouteCandidate, user_rm: dict[str, str] | None
+    ) -> ChatBedrockCRIS:
+        """A shallow copy carrying the chosen id, Region and client (no validators re-run)."""
+        route = plan.route
+        update: dict[str, Any] = {
+            "model_id": cand.model_id,
+            "region_name": cand.source_region,
+            "client": self._cris.pool.get(cand.source_region),
+            "request_metadata": stamp_request_metadata(
+                user_rm or self.request_metadata, plan.policy, plan.run_id
+            ),
+        }
+        if route.base_model_id != self.base_model_id:
+            # The catalog knows the base model behind any id (ARNs included); langchain-aws
+            # formats messages and picks features by it.
+            update["base_model_id"] = route.base_model_id
+            update["provider"] = route.base_model_id.split(".", 1)[0]
+        return self.model_copy(update=update)
+
+
+# -- module helpers -----------------------------------------------------------------------
+def _capture(config: RunnableConfig | None, kwargs: dict[str, Any]) -> RunnableConfig:
+    """Pin the run id and the config's policy into the call (idempotent)."""
+    config = ensure_config(config)
+    if _CALL_KEY in kwargs:
+        return config
+    run_id = config.get("run_id")
+    if run_id is None:
+        run_id = uuid7()
+        config["run_id"] = run_id
+    kwargs[_CALL_KEY] = _CallInfo(policy_spec_from_config(config), str(run_id))
+    return config
+
+
+def _requested_model(kwargs: dict[str, Any]) -> str | None:
+    for key in _MODEL_KWARGS:
+        value = kwargs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _has_content(chunk: ChatGenerationChunk) -> bool:
+    message = chunk.message
+    return bool(message.content) or bool(getattr(message, "tool_call_chunks", None))
+
+
+def _result_request_id(result: ChatResult) -> str | None:
+    meta = result.generations[0].message.response_metadata.get("ResponseMetadata") or {}
+    rid = meta.get("RequestId")
+    return str(rid) if rid else None
+
+
+def _safe_digest(spec: Any) -> str:
+    try:
+        return parse_policy(spec).digest
+    except Exception:
+        return repr(spec)
+
+
+@lru_cache(maxsize=16)
+def _env_policy(value: str) -> ResidencyPolicy:
+    try:
+        return ResidencyPolicy.load(value)
+    except PolicyFileError:
+        raise
+    except Exception as exc:
+        raise PolicyFileError(f"${POLICY_ENV_VAR}={value!r}: {exc}") from exc
+
+
+@lru_cache(maxsize=1)
+def _default_config() -> Any:
+    from botocore.config import Config
+
+    return Config(retries=dict(DEFAULT_RETRIES))  # type: ignore[arg-type]
+
+
+def _no_policy_error() -> NoPolicyError:
+    presets = ", ".join(sorted(ResidencyPolicy.presets()))
+    return NoPolicyError(
+        "ChatBedrockCRIS found no residency policy for this call and has no default. Bind one "
+        "with with_residency(chain, ResidencyPolicy.preset('eu')), pass config={'metadata': "
+        "{'cris_policy': 'eu'}}, set ChatBedrockCRIS(residency_policy=...), or set "
+        f"${POLICY_ENV_VAR}. Presets: {presets}. (There is no silent global default.)"
+    )

@@ -1,0 +1,160 @@
+"""Server behaviour: control endpoint, concurrency without serialising, clean shutdown, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from langchain_cris.emulator import LocalBedrock
+
+from .conftest import EU_SONNET, NO_RETRY, ClientFactory, user
+
+
+def _control(bedrock: LocalBedrock, method: str, route: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{bedrock.endpoint_url}/_local/{route}", data=data, method=method
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_control_endpoint(local_bedrock: LocalBedrock, client: ClientFactory) -> None:
+    assert _control(local_bedrock, "GET", "health") == {"status": "ok"}
+    runtime = client("bedrock-runtime", "eu-central-1", NO_RETRY)
+    _control(local_bedrock, "POST", "regions", {"eu-west-1": {"outage": True}})
+    _control(
+        local_bedrock, "POST", "faults", {"faults": [{"kind": "throttle", "region": "eu-west-3"}]}
+    )
+    for _ in range(10):
+        runtime.converse(modelId=EU_SONNET, messages=user("Hi"))
+    records = _control(local_bedrock, "GET", "wire-log?service=bedrock-runtime")["records"]
+    assert len(records) == 10
+    assert not {r["served_region"] for r in records} & {"eu-west-1", "eu-west-3"}
+    _control(local_bedrock, "POST", "scp", {"deny_regions": ["eu-north-1"]})
+    with pytest.raises(ClientError) as info:
+        runtime.converse(modelId=EU_SONNET, messages=user("Hi"))
+    assert info.value.response["Error"]["Code"] == "AccessDeniedException"
+    _control(local_bedrock, "POST", "scp", {"deny_regions": []})
+    _control(local_bedrock, "POST", "script", {"items": [{"text": "scripted!"}]})
+    reply = runtime.converse(modelId=EU_SONNET, messages=user("Hi"))
+    assert reply["output"]["message"]["content"] == [{"text": "scripted!"}]
+    trail = _control(local_bedrock, "GET", "cloudtrail/eu-central-1")["records"]
+    assert len(trail) == 12
+    assert _control(local_bedrock, "DELETE", "faults") == {"faults": []}
+    _control(local_bedrock, "POST", "reset")
+    assert _control(local_bedrock, "GET", "wire-log")["records"] == []
+    with pytest.raises(urllib.error.HTTPError) as bad:
+        _control(local_bedrock, "POST", "faults", {"faults": [{"kind": "explode"}]})
+    assert bad.value.code == 400
+
+
+def test_slow_requests_do_not_serialise() -> None:
+    """256 concurrent connections, 300 ms each: done in about one latency, not 256."""
+    with LocalBedrock(default_region={"latency_ms": 300}) as bedrock:
+        session = boto3.session.Session()
+        runtime = session.client(
+            "bedrock-runtime",
+            region_name="eu-central-1",
+            endpoint_url=bedrock.endpoint_url,
+            config=Config(max_pool_connections=256, retries={"total_max_attempts": 1}),
+        )
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=256) as pool:
+            results = list(
+                pool.map(
+                    lambda i: runtime.converse(modelId=EU_SONNET, messages=user(f"{i}")),
+                    range(256),
+                )
+            )
+        elapsed = time.perf_counter() - started
+        assert len(results) == 256
+        assert elapsed < 6.0, elapsed
+        runtime.close()
+
+
+@pytest.mark.filterwarnings("error")
+def test_stop_joins_threads_and_closes_sockets() -> None:
+    before = threading.active_count()
+    bedrock = LocalBedrock(faults=[{"kind": "hang", "model_id": EU_SONNET}]).start()
+    runtime = bedrock.client(
+        "bedrock-runtime", config=Config(read_timeout=30, retries={"total_max_attempts": 1})
+    )
+    runtime.converse(modelId="amazon.titan-text-express-v1", messages=user("x"))  # keep-alive
+    failures: list[BaseException] = []
+
+    def call_that_hangs() -> None:
+        try:
+            runtime.converse(modelId=EU_SONNET, messages=user("x"))
+        except Exception as exc:  # the connection is dropped on shutdown
+            failures.append(exc)
+
+    hung = threading.Thread(target=call_that_hangs)
+    hung.start()
+    time.sleep(0.2)
+    started = time.perf_counter()
+    bedrock.stop()
+    assert time.perf_counter() - started < 2.0  # the hang ends on shutdown
+    hung.join(5)
+    assert len(failures) == 1 and not isinstance(failures[0], ClientError)
+    runtime.close()
+    assert threading.active_count() == before
+    bedrock.stop()  # idempotent
+
+
+def test_cli_runs_until_interrupted(tmp_path: Any) -> None:
+    config = tmp_path / "emulator.toml"
+    config.write_text('deny_regions = ["eu-south-2"]\n')
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "langchain_cris.emulator",
+            "--port",
+            "0",
+            "--seed",
+            "3",
+            "--config",
+            str(config),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("Local Bedrock listening on http://127.0.0.1:")
+        url = first.rsplit(" ", 1)[1].strip()
+        exports = [proc.stdout.readline() for _ in range(5)]
+        assert f"export AWS_ENDPOINT_URL={url}\n" in exports
+        runtime = boto3.client(
+            "bedrock-runtime", region_name="eu-central-1", endpoint_url=url, config=NO_RETRY
+        )
+        with pytest.raises(ClientError) as info:  # the config file's SCP is active
+            runtime.converse(modelId=EU_SONNET, messages=user("Hi"))
+        assert info.value.response["Error"]["Code"] == "AccessDeniedException"
+        runtime.close()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+        assert proc.returncode == 0, err
+        assert "Local Bedrock stopped." in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

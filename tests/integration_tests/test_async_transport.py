@@ -1,0 +1,291 @@
+"""The native async transport against the embedded local Bedrock.
+
+Covers the wire (Converse, incremental ConverseStream decode), errors that must match the sync
+boto3 path, cancellation closing the connection, bounded pools, many loops in sequence and no
+unclosed sessions or sockets with warnings turned into errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, EventStreamError, HTTPClientError
+
+from langchain_cris._async_transport import AsyncBedrockRuntimePool
+from langchain_cris.emulator import LocalBedrock
+
+MODEL = "eu.amazon.nova-lite-v1:0"
+REGION = "eu-central-1"
+EU = {"eu-central-1", "eu-north-1", "eu-west-1", "eu-west-3"}
+MESSAGES = [{"role": "user", "content": [{"text": "Tell me something about Europe."}]}]
+ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+def _established_to(port: int) -> int:
+    """Client sockets of this process ESTABLISHED to 127.0.0.1:``port`` (Linux /proc)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        remote_port = int(fields[2].split(":")[1], 16)
+        if remote_port == port and fields[3] == "01":
+            count += 1
+    return count
+
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/net/tcp").exists(), reason="counts sockets through Linux /proc/net/tcp"
+)
+
+
+@pytest.fixture
+def slow_stream() -> Iterator[LocalBedrock]:
+    """Stream events 40 ms apart, so a test can act in the middle of a stream."""
+    with LocalBedrock(seed=0, default_region={"ms_per_output_token": 40}) as bedrock:
+        yield bedrock
+
+
+@pytest.fixture
+def no_leaks() -> Iterator[list[str]]:
+    """Warnings are errors; collects ResourceWarnings and unraisable ``__del__`` errors."""
+    found: list[str] = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: found.append(f"unraisable: {u.exc_value!r}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("error")
+        warnings.simplefilter("always", ResourceWarning)  # recorded, then asserted on
+        yield found
+        gc.collect()
+        found.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+    sys.unraisablehook = old_hook
+
+
+# -- the wire -----------------------------------------------------------------------------------
+
+
+async def test_converse_returns_boto3_shape_signed_for_the_region(
+    local_bedrock: LocalBedrock,
+) -> None:
+    async with AsyncBedrockRuntimePool(endpoint_url=local_bedrock.endpoint_url) as pool:
+        response = await pool.converse(REGION, modelId=MODEL, messages=MESSAGES)
+    assert response["output"]["message"]["role"] == "assistant"
+    assert response["output"]["message"]["content"][0]["text"]
+    assert response["stopReason"] == "end_turn"
+    assert response["usage"]["outputTokens"] > 0
+    record = local_bedrock.wire_log.runtime()[-1]
+    assert response["ResponseMetadata"]["RequestId"] == record.request_id
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert (record.operation, record.source_region, record.model_id) == ("Converse", REGION, MODEL)
+    assert record.served_region in EU
+
+
+async def test_converse_stream_yields_boto3_events_as_they_arrive(
+    slow_stream: LocalBedrock,
+) -> None:
+    events: list[tuple[float, dict[str, Any]]] = []
+    async with AsyncBedrockRuntimePool(endpoint_url=slow_stream.endpoint_url) as pool:
+        start = time.perf_counter()
+        async with pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES) as stream:
+            request_id = stream.response["ResponseMetadata"]["RequestId"]
+            async for event in stream:
+                events.append((time.perf_counter() - start, event))
+    kinds = [next(iter(e)) for _, e in events]
+    assert kinds[0] == "messageStart"
+    assert kinds[-2:] == ["messageStop", "metadata"]
+    deltas = [(t, e) for t, e in events if "contentBlockDelta" in e]
+    assert len(deltas) >= 3
+    text = "".join(e["contentBlockDelta"]["delta"]["text"] for _, e in deltas)
+    assert text.strip()
+    # Incremental: the first delta was in hand well before the stream ended (40 ms/token).
+    assert deltas[0][0] < events[-1][0] - 0.1
+    assert request_id == slow_stream.wire_log.runtime()[-1].request_id
+
+
+async def test_requests_are_served_concurrently() -> None:
+    with LocalBedrock(seed=0, default_region={"latency_ms": 200}) as bedrock:
+        async with AsyncBedrockRuntimePool(endpoint_url=bedrock.endpoint_url) as pool:
+            start = time.perf_counter()
+            await asyncio.gather(
+                *(pool.converse(REGION, modelId=MODEL, messages=MESSAGES) for _ in range(32))
+            )
+            elapsed = time.perf_counter() - start
+    assert elapsed < 2.0, f"32 calls of 200 ms took {elapsed:.2f}s (serialised would be 6.4 s)"
+
+
+@needs_proc
+async def test_connections_are_bounded_by_max_pool_connections() -> None:
+    with LocalBedrock(seed=0, default_region={"latency_ms": 200}) as bedrock:
+        pool = AsyncBedrockRuntimePool(endpoint_url=bedrock.endpoint_url, max_pool_connections=4)
+        peak = 0
+
+        async def watch() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, _established_to(bedrock.port))
+                await asyncio.sleep(0.02)
+
+        watcher = asyncio.create_task(watch())
+        start = time.perf_counter()
+        await asyncio.gather(
+            *(pool.converse(REGION, modelId=MODEL, messages=MESSAGES) for _ in range(16))
+        )
+        elapsed = time.perf_counter() - start
+        watcher.cancel()
+        await pool.aclose()
+    assert 1 <= peak <= 4
+    assert elapsed >= 0.75  # 16 calls through 4 connections: at least 4 rounds of 200 ms
+
+
+# -- errors: the same as the sync path -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config", [ONE_ATTEMPT, None], ids=["one-attempt", "default-retries"])
+async def test_throttling_raises_client_error_after_the_same_attempts_as_sync(
+    local_bedrock: LocalBedrock, config: Config | None
+) -> None:
+    local_bedrock.throttle()
+    sync_client = local_bedrock.client("bedrock-runtime", REGION, config=config)
+    with pytest.raises(ClientError) as sync_error:
+        sync_client.converse(modelId=MODEL, messages=MESSAGES)
+    sync_attempts = len(local_bedrock.wire_log.runtime())
+    local_bedrock.reset()
+
+    async with AsyncBedrockRuntimePool(
+        endpoint_url=local_bedrock.endpoint_url, config=config
+    ) as pool:
+        with pytest.raises(ClientError) as async_error:
+            await pool.converse(REGION, modelId=MODEL, messages=MESSAGES)
+    assert async_error.value.response["Error"]["Code"] == "ThrottlingException"
+    # botocore builds exception classes per client, so compare name and message (which
+    # includes "reached max retries: N").
+    assert type(async_error.value).__name__ == type(sync_error.value).__name__
+    assert str(async_error.value) == str(sync_error.value)
+    assert len(local_bedrock.wire_log.runtime()) == sync_attempts
+    if config is ONE_ATTEMPT:
+        assert sync_attempts == 1
+
+
+async def test_mid_stream_exception_raises_event_stream_error(local_bedrock: LocalBedrock) -> None:
+    local_bedrock.inject("stream_error", exception="throttlingException", after_events=2)
+    received: list[dict[str, Any]] = []
+    async with AsyncBedrockRuntimePool(endpoint_url=local_bedrock.endpoint_url) as pool:
+        with pytest.raises(EventStreamError) as info:
+            async with pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES) as stream:
+                async for event in stream:
+                    received.append(event)
+    assert info.value.response["Error"]["Code"] == "throttlingException"
+    assert len(received) == 2
+
+
+async def test_mid_stream_cut_raises_a_botocore_transport_error(
+    local_bedrock: LocalBedrock,
+) -> None:
+    local_bedrock.inject("stream_cut", after_events=2)
+    async with AsyncBedrockRuntimePool(endpoint_url=local_bedrock.endpoint_url) as pool:
+        with pytest.raises(HTTPClientError):  # ResponseStreamingError/ReadTimeoutError family
+            async with pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES) as stream:
+                async for _ in stream:
+                    pass
+
+
+async def test_read_timeout_is_botocores(local_bedrock: LocalBedrock) -> None:
+    local_bedrock.inject("hang", seconds=5)
+    config = Config(read_timeout=0.3, retries={"total_max_attempts": 1})
+    async with AsyncBedrockRuntimePool(
+        endpoint_url=local_bedrock.endpoint_url, config=config
+    ) as pool:
+        with pytest.raises(HTTPClientError, match="Read timeout"):
+            await pool.converse(REGION, modelId=MODEL, messages=MESSAGES)
+
+
+# -- cancellation and cleanup --------------------------------------------------------------------
+
+
+@needs_proc
+async def test_cancelling_mid_stream_closes_stream_and_connection(
+    slow_stream: LocalBedrock,
+) -> None:
+    pool = AsyncBedrockRuntimePool(endpoint_url=slow_stream.endpoint_url)
+    first_delta = asyncio.Event()
+
+    async def consume() -> None:
+        async with pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES) as stream:
+            async for event in stream:
+                if "contentBlockDelta" in event:
+                    first_delta.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first_delta.wait(), 5)
+    assert _established_to(slow_stream.port) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _established_to(slow_stream.port) == 0  # dropped, not parked in the pool
+
+    # Control: a stream read to the end keeps its connection for reuse.
+    async with pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES) as stream:
+        async for _ in stream:
+            pass
+    assert _established_to(slow_stream.port) == 1
+    await pool.aclose()
+    assert _established_to(slow_stream.port) == 0
+
+
+def test_many_event_loops_in_sequence_leave_nothing_open(
+    local_bedrock: LocalBedrock, no_leaks: list[str]
+) -> None:
+    pool = AsyncBedrockRuntimePool(endpoint_url=local_bedrock.endpoint_url)
+
+    async def calls() -> list[str]:
+        response = await pool.converse(REGION, modelId=MODEL, messages=MESSAGES)
+        async with pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES) as stream:
+            events = [event async for event in stream]
+        assert "messageStop" in events[-2]
+        return [response["ResponseMetadata"]["RequestId"], stream.response["ResponseMetadata"]["RequestId"]]
+
+    request_ids: list[str] = []
+    for _ in range(5):
+        request_ids += asyncio.run(calls())  # each run closes its loop's clients on shutdown
+        assert pool._states == {}
+        if Path("/proc/net/tcp").exists():
+            assert _established_to(local_bedrock.port) == 0
+    assert len(set(request_ids)) == 10
+    assert [r.request_id for r in local_bedrock.wire_log.runtime()] == request_ids
+    assert no_leaks == []
+
+
+def test_abandoned_stream_is_closed_at_loop_shutdown(
+    slow_stream: LocalBedrock, no_leaks: list[str]
+) -> None:
+    pool = AsyncBedrockRuntimePool(endpoint_url=slow_stream.endpoint_url)
+
+    async def walk_away() -> None:
+        stream = pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES)
+        async with stream:
+            await stream.__anext__()
+            raise KeyboardInterrupt  # leave the block mid-stream by a BaseException
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(walk_away())
+    if Path("/proc/net/tcp").exists():
+        assert _established_to(slow_stream.port) == 0
+    assert no_leaks == []
+
+
+async def test_bearer_api_key_is_sent_instead_of_sigv4(local_bedrock: LocalBedrock) -> None:
+    bearer_region = local_bedrock.config.bearer_token_region
+    async with AsyncBedrockRuntimePool(
+        endpoint_url=local_bedrock.endpoint_url, api_key="bedrock-api-key-for-tests"
+    ) as pool:
+        with pytest.raises(ClientError):
+            # The us-east-1 scope comes only from the bearer path (no SigV4 scope to read).
+            await pool.converse("eu-central-1", modelId=MODEL, messages=MESSAGES)
+    assert local_bedrock.wire_log.runtime()[-1].source_region == bearer_region
