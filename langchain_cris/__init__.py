@@ -3,9 +3,24 @@
 Public API (pinned by ``tests/unit_tests/test_imports.py``).
 """
 
+from langchain_cris._bedrock_errors import (
+    BedrockAccessDeniedError,
+    BedrockConnectionError,
+    BedrockInvalidRequestError,
+    BedrockModelNotFoundError,
+    BedrockRateLimitError,
+    BedrockServiceError,
+    BedrockTimeoutError,
+)
+from langchain_cris.audit.records import ViolationEvent
+from langchain_cris.audit.report import AuditReport, audit_files
+from langchain_cris.binding import policy_from_config, with_residency
+from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.catalog import InferenceProfile, ProfileCatalog
+from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.errors import (
     InvalidModelIdentifierError,
+    MissingSourceRegionError,
     NoPolicyError,
     PolicyConflictError,
     PolicyError,
@@ -34,12 +49,23 @@ from langchain_cris.routing import Route, RouteCandidate, resolve_route
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuditReport",
+    "BedrockAccessDeniedError",
+    "BedrockConnectionError",
+    "BedrockInvalidRequestError",
+    "BedrockModelNotFoundError",
+    "BedrockRateLimitError",
+    "BedrockServiceError",
+    "BedrockTimeoutError",
+    "CRISCallbackHandler",
+    "ChatBedrockCRIS",
     "Grant",
     "GrantPlan",
     "IamDocument",
     "InferenceProfile",
     "InvalidAccountIdError",
     "InvalidModelIdentifierError",
+    "MissingSourceRegionError",
     "NoPolicyError",
     "PolicyConflictError",
     "PolicyError",
@@ -56,9 +82,13 @@ __all__ = [
     "StatementInfo",
     "UnknownModelError",
     "UnknownRegionError",
+    "ViolationEvent",
     "__version__",
+    "audit_files",
     "build_identity_policy",
     "build_scp",
     "plan_grants",
+    "policy_from_config",
     "resolve_route",
+    "with_residency",
 ]

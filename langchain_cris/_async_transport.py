@@ -236,6 +236,8 @@ class AsyncBedrockRuntimePool:
         api_key: Bedrock API key (HTTP bearer); wins over the other credentials, as in
             langchain-aws.
         config: botocore ``Config`` shared with the sync client (retries, timeouts …).
+        default_headers: Extra HTTP headers on every Converse/ConverseStream request, as
+            ``ChatBedrockConverse.default_headers`` adds them to its sync client.
         max_pool_connections: Open connections per (loop, Region); further calls wait for
             one. Default: the ``Config``'s value if the caller set one, else
             :data:`DEFAULT_MAX_POOL_CONNECTIONS`.
@@ -270,6 +272,7 @@ class AsyncBedrockRuntimePool:
         aws_session_token: SecretStr | str | None = None,
         api_key: SecretStr | str | None = None,
         config: Config | None = None,
+        default_headers: Mapping[str, str] | None = None,
         max_pool_connections: int | None = None,
     ) -> None:
         reason = native_async_unavailable_reason()
@@ -283,12 +286,14 @@ class AsyncBedrockRuntimePool:
         self._api_key = _secret(api_key)
         if self._api_key is not None and not self._api_key.get_secret_value():
             self._api_key = None
-        if self._api_key is None and (self._access_key is None) != (self._secret_key is None):
+        uses_keys = self._api_key is None and credentials_profile_name is None
+        if uses_keys and (self._access_key is None) != (self._secret_key is None):
             given = "aws_access_key_id" if self._access_key else "aws_secret_access_key"
             raise ValueError(
                 f"only {given} was given; explicit credentials need both aws_access_key_id "
                 "and aws_secret_access_key (or neither, to use the default credential chain)"
             )
+        self.default_headers = dict(default_headers or {})
         self.max_pool_connections = _pool_size(config, max_pool_connections)
         self._config = _aio_config(config, self.max_pool_connections, bearer=bool(self._api_key))
         self._states: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
@@ -341,12 +346,15 @@ class AsyncBedrockRuntimePool:
         """Close every client; later calls open new ones lazily.
 
         Clients of the running loop are closed here; those of a loop running in another thread
-        are closed on that loop (awaited); those of loops already closed are dropped.
+        are closed on that loop (awaited); those of loops already closed are dropped. Clients
+        of an idle loop (neither running nor closed) are kept: close them from that loop.
         """
-        current = _running_loop()
+        current = asyncio.get_running_loop()
         with self._states_lock:
             states = list(self._states.values())
-            self._states.clear()
+            for state in states:
+                if state.loop is current or state.loop.is_running() or state.loop.is_closed():
+                    del self._states[state.loop]
         for state in states:
             if state.loop is current:
                 await _close_state(state)
@@ -383,15 +391,22 @@ class AsyncBedrockRuntimePool:
                 return client
         region_table().check(region)  # typed error before any network call
         state = await self._state(loop)
-        async with state.lock:
-            client = state.clients.get(region)
-            if client is None:
-                if state.session is None:
-                    state.session = self._new_session()
-                client = await state.stack.enter_async_context(
-                    state.session.create_client(_SERVICE, **self._client_kwargs(region))
+        async with state.lock:  # one creation per (loop, Region) even under a burst
+            if region not in state.clients:
+                state.clients[region] = await self._open_client(state, region)
+            return state.clients[region]
+
+    async def _open_client(self, state: _LoopClients, region: str) -> Any:
+        if state.session is None:
+            state.session = self._new_session()
+        client = await state.stack.enter_async_context(
+            state.session.create_client(_SERVICE, **self._client_kwargs(region))
+        )
+        if self.default_headers:
+            for operation in ("Converse", "ConverseStream"):
+                client.meta.events.register(
+                    f"before-send.{_SERVICE}.{operation}", self._add_default_headers
                 )
-                state.clients[region] = client
         return client
 
     async def _state(self, loop: asyncio.AbstractEventLoop) -> _LoopClients:
@@ -417,6 +432,10 @@ class AsyncBedrockRuntimePool:
                 if self._states.get(state.loop) is state:
                     del self._states[state.loop]
             await state.aclose()
+
+    def _add_default_headers(self, request: Any, **_: Any) -> None:
+        for name, value in self.default_headers.items():
+            request.headers[name] = value
 
     def _new_session(self) -> Any:
         from aiobotocore.session import AioSession

@@ -8,8 +8,9 @@ any network call and may send from several source Regions, so it parks two place
 clients here on first use, once per Region, shared by every copy of the model.
 
 Retries: unless the user configures retries (``config=`` or ``max_retries=``), runtime clients
-get ``total_max_attempts=1``. Retrying is done by the in-policy failover loop instead, which
-moves to another allowed source Region at once rather than waiting on the throttled one.
+get ``max_attempts=0`` (one attempt, in whatever retry mode the environment selects). Retrying
+is done by the in-policy failover loop instead, which moves to another allowed source Region
+at once rather than sleeping on the throttled one.
 """
 
 from __future__ import annotations
@@ -20,23 +21,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_cris.catalog import ProfileCatalog
-from langchain_cris.errors import ResidencyError
 
 __all__ = [
     "DEFAULT_RETRIES",
     "DeferredControlClient",
     "DeferredRuntimeClient",
-    "MissingSourceRegionError",
     "RuntimeClientPool",
     "default_source_region",
 ]
 
 #: botocore retry settings for runtime clients when the user sets none (see module docstring).
-DEFAULT_RETRIES: Mapping[str, Any] = {"mode": "standard", "total_max_attempts": 1}
-
-
-class MissingSourceRegionError(ResidencyError):
-    """No source Region is configured, so no route can be checked against the policy."""
+DEFAULT_RETRIES: Mapping[str, Any] = {"max_attempts": 0}
 
 
 class _Events:

@@ -89,8 +89,7 @@ class CallPlan:
     # -- schedule -------------------------------------------------------------------------
     @property
     def candidates(self) -> tuple[RouteCandidate, ...]:
-        c = self.route.candidates or (self.primary,)
-        return c + (RouteCandidate(c[0].model_id, "us-east-1", frozenset(), c[0].kind),)
+        return self.route.candidates or (self.primary,)
 
     @property
     def primary(self) -> RouteCandidate:

@@ -68,15 +68,26 @@ def parse_policy(spec: PolicySpec) -> ResidencyPolicy:
     if isinstance(spec, str | os.PathLike):
         return _load_cached(os.fspath(spec))
     if isinstance(spec, Mapping):
+        # Bindings hand the same dict object down every call: an identity hit skips hashing.
+        hit = _BY_IDENTITY.get(id(spec))
+        if hit is not None and hit[0] is spec:
+            return hit[1]
         try:
             key = json.dumps(spec, sort_keys=True, default=_json_default)
         except (TypeError, ValueError) as exc:
             raise PolicyError(f"cris_policy dict is not JSON-ready: {exc}") from exc
-        return _from_dict_cached(key)
+        policy = _from_dict_cached(key)
+        if len(_BY_IDENTITY) >= 512:
+            _BY_IDENTITY.clear()
+        _BY_IDENTITY[id(spec)] = (spec, policy)  # holds ``spec``, so its id is not reused
+        return policy
     raise PolicyError(
         f"cris_policy must be a ResidencyPolicy, a preset name, a policy file path or a dict "
         f"from ResidencyPolicy.to_dict(); got {type(spec).__name__}"
     )
+
+
+_BY_IDENTITY: dict[int, tuple[Mapping[str, Any], ResidencyPolicy]] = {}
 
 
 def _json_default(value: Any) -> Any:

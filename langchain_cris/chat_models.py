@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, cast
 
@@ -39,7 +38,6 @@ from langchain_cris._clients import (
     DEFAULT_RETRIES,
     DeferredControlClient,
     DeferredRuntimeClient,
-    MissingSourceRegionError,
     RuntimeClientPool,
     default_source_region,
 )
@@ -52,7 +50,7 @@ from langchain_cris._dispatch import (
 )
 from langchain_cris.binding import PolicySpec, parse_policy, policy_spec_from_config
 from langchain_cris.catalog import ProfileCatalog, default_catalog
-from langchain_cris.errors import NoPolicyError, PolicyFileError
+from langchain_cris.errors import MissingSourceRegionError, NoPolicyError, PolicyFileError
 from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
 from langchain_cris.routing import Route, RouteCandidate, resolve_route
 
@@ -66,10 +64,17 @@ _MODEL_KWARGS = ("model", "model_id", "modelId")
 _RM_KWARGS = ("request_metadata", "requestMetadata")
 
 
-@dataclass(frozen=True)
 class _CallInfo:
-    spec: Any
-    run_id: str
+    """What invoke()/stream() saw, plus the route once decided (reused by the call itself)."""
+
+    __slots__ = ("model", "policy", "route", "run_id", "spec")
+
+    def __init__(self, spec: Any, run_id: str | None) -> None:
+        self.spec = spec
+        self.run_id = run_id
+        self.model: str | None = None
+        self.policy: ResidencyPolicy | None = None
+        self.route: Route | None = None
 
 
 class _State:
@@ -225,7 +230,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AIMessage:
-        config = _capture(config, kwargs)
+        config = _capture(config, kwargs, pin_run_id=self.streaming)
         return super().invoke(input, config, stop=stop, **kwargs)
 
     async def ainvoke(
@@ -236,7 +241,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AIMessage:
-        config = _capture(config, kwargs)
+        config = _capture(config, kwargs, pin_run_id=self.streaming)
         return await super().ainvoke(input, config, stop=stop, **kwargs)
 
     def stream(
@@ -247,7 +252,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        config = _capture(config, kwargs)
+        config = _capture(config, kwargs, pin_run_id=True)
         return super().stream(input, config, stop=stop, **kwargs)
 
     def astream(
@@ -258,7 +263,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
-        config = _capture(config, kwargs)
+        config = _capture(config, kwargs, pin_run_id=True)
         return super().astream(input, config, stop=stop, **kwargs)
 
     # -- tracing: show the id actually routed, keep the private kwarg out ----------------
@@ -281,9 +286,12 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             policy = self._policy(call.spec if call else None, None)
             if policy is None:
                 return ls_params
-            route = self._resolve(_requested_model(kwargs) or self.model_id, policy)
+            model = _requested_model(kwargs) or self.model_id
+            route = self._resolve(model, policy)
         except Exception:
             return ls_params
+        if call is not None:  # the call reuses this decision instead of resolving again
+            call.model, call.policy, call.route = model, policy, route
         ls_params["ls_model_name"] = route.model_id
         invocation = cast(dict[str, Any], ls_params.get("ls_invocation_params") or {})
         invocation["region_name"] = route.source_region
@@ -365,17 +373,20 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         user_rm = None
         for key in _RM_KWARGS:
             user_rm = kwargs.pop(key, None) or user_rm
-        spec = call.spec if call is not None else None
-        if spec is None and run_manager is not None:
-            spec = run_manager.metadata.get("cris_policy")
-        policy = self._policy(spec, ensure_config if spec is None else None)
-        if policy is None:
-            raise _no_policy_error()
         if run_manager is not None:
             run_id: str | None = str(run_manager.run_id)
         else:
             run_id = call.run_id if call is not None else None
-        route = self._resolve(model, policy)
+        if call is not None and call.route is not None and call.model == model:
+            policy, route = cast(ResidencyPolicy, call.policy), call.route
+        else:
+            spec = call.spec if call is not None else None
+            if spec is None and run_manager is not None:
+                spec = run_manager.metadata.get("cris_policy")
+            found = self._policy(spec, ensure_config if spec is None else None)
+            if found is None:
+                raise _no_policy_error()
+            policy, route = found, self._resolve(model, found)
         settings = FailoverSettings(
             max_attempts=1 + self.max_failover_attempts,
             backoff_base=self.failover_backoff,
@@ -440,16 +451,27 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
 
 # -- module helpers -----------------------------------------------------------------------
-def _capture(config: RunnableConfig | None, kwargs: dict[str, Any]) -> RunnableConfig:
-    """Pin the run id and the config's policy into the call (idempotent)."""
-    config = ensure_config(config)
+def _capture(
+    config: RunnableConfig | None, kwargs: dict[str, Any], *, pin_run_id: bool
+) -> RunnableConfig:
+    """Carry the config's policy (and, for streams, a pinned run id) into the call.
+
+    ``_stream`` never receives a run manager in langchain-core 1.x, so a stream's run id is
+    chosen here and handed to the run through ``config["run_id"]``. Idempotent.
+    """
+    config = ensure_config(config)  # merged with the enclosing chain's config, if any
     if _CALL_KEY in kwargs:
         return config
-    run_id = config.get("run_id")
-    if run_id is None:
-        run_id = uuid7()
-        config["run_id"] = run_id
-    kwargs[_CALL_KEY] = _CallInfo(policy_spec_from_config(config), str(run_id))
+    run_id = None
+    if pin_run_id:
+        config = cast(RunnableConfig, dict(config))
+        run_id = config.get("run_id")
+        if run_id is None:
+            run_id = uuid7()
+            config["run_id"] = run_id
+    kwargs[_CALL_KEY] = _CallInfo(
+        policy_spec_from_config(config), None if run_id is None else str(run_id)
+    )
     return config
 
 

@@ -9,6 +9,7 @@ Every refusal is raised *before* any network call and is a ``ResidencyError``, i
     │   ├── PolicyConflictError                 combine() left no Region (names both policies)
     │   └── NoPolicyError                       a call found no policy and no default
     ├── UnknownRegionError                      a Region name that no partition has
+    ├── MissingSourceRegionError                no region_name / AWS_REGION: nothing to check
     ├── InvalidModelIdentifierError             malformed ARN, unknown profile prefix
     ├── UnknownModelError                       no such model/profile in the catalog (close matches)
     └── RouteRefusedError                       the model exists but the call may not be sent
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Sequence
 
 __all__ = [
     "InvalidModelIdentifierError",
+    "MissingSourceRegionError",
     "NoPolicyError",
     "PolicyConflictError",
     "PolicyError",
@@ -84,6 +86,10 @@ class UnknownRegionError(ResidencyError):
         self.region = region
         hint = f" Did you mean {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(f"unknown AWS Region {region!r}.{hint} Known Regions: {_fmt(known)}")
+
+
+class MissingSourceRegionError(ResidencyError):
+    """No source Region is configured, so no route can be checked against the policy."""
 
 
 class InvalidModelIdentifierError(ResidencyError):

@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# The embedded local Bedrock's fixtures (``local_bedrock`` …), shipped with the package.
+pytest_plugins = ["langchain_cris.emulator.pytest_plugin"]
+
 _FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "AKIDLOCALBEDROCK",
     "AWS_SECRET_ACCESS_KEY": "local-bedrock-secret",

@@ -28,6 +28,7 @@ REGION = "eu-central-1"
 EU = {"eu-central-1", "eu-north-1", "eu-west-1", "eu-west-3"}
 MESSAGES = [{"role": "user", "content": [{"text": "Tell me something about Europe."}]}]
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
+THREE_ATTEMPTS = Config(retries={"mode": "standard", "total_max_attempts": 3})
 
 
 def _established_to(port: int) -> int:
@@ -147,9 +148,9 @@ async def test_connections_are_bounded_by_max_pool_connections() -> None:
 # -- errors: the same as the sync path -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("config", [ONE_ATTEMPT, None], ids=["one-attempt", "default-retries"])
+@pytest.mark.parametrize("config", [ONE_ATTEMPT, THREE_ATTEMPTS], ids=["one", "three"])
 async def test_throttling_raises_client_error_after_the_same_attempts_as_sync(
-    local_bedrock: LocalBedrock, config: Config | None
+    local_bedrock: LocalBedrock, config: Config
 ) -> None:
     local_bedrock.throttle()
     sync_client = local_bedrock.client("bedrock-runtime", REGION, config=config)
@@ -169,8 +170,7 @@ async def test_throttling_raises_client_error_after_the_same_attempts_as_sync(
     assert type(async_error.value).__name__ == type(sync_error.value).__name__
     assert str(async_error.value) == str(sync_error.value)
     assert len(local_bedrock.wire_log.runtime()) == sync_attempts
-    if config is ONE_ATTEMPT:
-        assert sync_attempts == 1
+    assert sync_attempts == (1 if config is ONE_ATTEMPT else 3)
 
 
 async def test_mid_stream_exception_raises_event_stream_error(local_bedrock: LocalBedrock) -> None:
@@ -249,7 +249,10 @@ def test_many_event_loops_in_sequence_leave_nothing_open(
         async with pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES) as stream:
             events = [event async for event in stream]
         assert "messageStop" in events[-2]
-        return [response["ResponseMetadata"]["RequestId"], stream.response["ResponseMetadata"]["RequestId"]]
+        return [
+            response["ResponseMetadata"]["RequestId"],
+            stream.response["ResponseMetadata"]["RequestId"],
+        ]
 
     request_ids: list[str] = []
     for _ in range(5):

@@ -199,8 +199,7 @@ async def test_async_stream_fails_over(local_bedrock: LocalBedrock) -> None:
 _ALL_REGIONS = sorted(region_table().partition_regions("aws"))
 _PRESETS = ["eu", "europe", "us", "apac", "jp", "au", "ca", "global"]
 _MODELS = sorted(
-    {p.model_id for p in default_catalog() if not p.embedding}
-    | {"amazon.titan-text-express-v1"}
+    {p.model_id for p in default_catalog() if not p.embedding} | {"amazon.titan-text-express-v1"}
 )
 _EMBEDDING = {p.model_id for p in default_catalog() if p.embedding}
 _PROFILE_IDS = sorted(p.profile_id for p in default_catalog() if not p.embedding)
@@ -329,3 +328,19 @@ def test_property_no_request_ever_leaves_the_policy(shared_bedrock: LocalBedrock
     assert totals["ok"] > 1000 and totals["refused"] > 1000 and totals["bedrock_errors"] > 10
     assert totals["wire"] > 1000
 
+
+# -- the demo -------------------------------------------------------------------------------
+def test_demo_runs_on_the_local_bedrock(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from langchain_cris.cli import main
+
+    assert main(["demo", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    eu_row, global_row, refused_row, refusal = lines
+    assert eu_row["profile sent"] == "eu." + SONNET
+    assert eu_row["served in"] in EU.regions
+    assert global_row["profile sent"] == "global." + SONNET
+    assert refused_row["answer"] == "REFUSED" and refused_row["served in"] == "not sent"
+    assert refusal["refusal"].startswith("ResidencyViolation:")
+    assert all("/" in row["tokens in/out"] for row in (eu_row, global_row))

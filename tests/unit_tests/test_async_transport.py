@@ -145,12 +145,82 @@ def test_no_warning_when_native_async_is_available() -> None:
 @pytest.mark.parametrize("given", ["aws_access_key_id", "aws_secret_access_key"])
 def test_half_given_explicit_keys_are_refused(given: str) -> None:
     with pytest.raises(ValueError, match=f"only {given} was given"):
-        AsyncBedrockRuntimePool(**{given: "x"})
+        kwargs: dict[str, Any] = {given: "x"}
+        AsyncBedrockRuntimePool(**kwargs)
 
 
-def test_api_key_wins_over_half_given_keys() -> None:
-    pool = AsyncBedrockRuntimePool(api_key="k", aws_access_key_id="x")
-    assert "api_key=**" in repr(pool)
+def test_api_key_and_profile_win_over_half_given_keys() -> None:
+    # As in langchain-aws's create_aws_client: keys are only read when neither is given.
+    assert "api_key=**" in repr(AsyncBedrockRuntimePool(api_key="k", aws_access_key_id="x"))
+    pool = AsyncBedrockRuntimePool(credentials_profile_name="dev", aws_access_key_id="x")
+    assert "profile='dev'" in repr(pool)
+
+
+class _Captured(Exception):
+    def __init__(self, authorization: str) -> None:
+        super().__init__(authorization)
+        self.authorization = authorization
+
+
+async def _authorization_sent(pool: AsyncBedrockRuntimePool, region: str) -> str:
+    """The ``Authorization`` header a Converse call would carry, captured before sending."""
+
+    def capture(request: Any, **_: Any) -> None:
+        raise _Captured(request.headers["Authorization"].decode())
+
+    client = await pool._client(region)
+    client.meta.events.register("before-send.bedrock-runtime.Converse", capture)
+    with pytest.raises(_Captured) as info:
+        await pool.converse(region, modelId="m", messages=[])
+    return info.value.authorization
+
+
+async def test_named_profile_credentials_sign_the_request(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[dev]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = profile-secret\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    async with AsyncBedrockRuntimePool(
+        endpoint_url=ENDPOINT, credentials_profile_name="dev"
+    ) as pool:
+        auth = await _authorization_sent(pool, "eu-west-1")
+    assert "Credential=AKIDFROMPROFILE/" in auth
+    assert "/eu-west-1/bedrock/aws4_request" in auth
+
+
+async def test_explicit_keys_sign_the_request() -> None:
+    async with AsyncBedrockRuntimePool(
+        endpoint_url=ENDPOINT, aws_access_key_id="AKIDEXPLICIT", aws_secret_access_key="s"
+    ) as pool:
+        auth = await _authorization_sent(pool, "eu-north-1")
+    assert "Credential=AKIDEXPLICIT/" in auth
+    assert "/eu-north-1/bedrock/aws4_request" in auth
+
+
+async def test_default_headers_are_added_to_runtime_calls() -> None:
+    seen: list[str] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        seen.append(request.headers["X-Team"])
+        raise _Captured("")
+
+    headers = {"X-Team": "residency"}
+    async with AsyncBedrockRuntimePool(endpoint_url=ENDPOINT, default_headers=headers) as pool:
+        client = await pool._client("eu-west-1")
+        # Registered after the pool's own handler, so it sees the header already set.
+        client.meta.events.register("before-send.bedrock-runtime.Converse", capture)
+        with pytest.raises(_Captured):
+            await pool.converse("eu-west-1", modelId="m", messages=[])
+    assert seen == ["residency"]
+
+
+async def test_api_key_is_sent_as_bearer() -> None:
+    async with AsyncBedrockRuntimePool(endpoint_url=ENDPOINT, api_key="bedrock-key") as pool:
+        auth = await _authorization_sent(pool, "eu-west-1")
+    assert auth == "Bearer bedrock-key"
 
 
 @pytest.mark.parametrize(
@@ -255,7 +325,7 @@ def test_each_asyncio_run_gets_its_own_clients_closed_at_loop_shutdown(
     assert len({id(c) for _, c in seen}) == 5
     assert len({id(lp) for lp, _ in seen}) == 5
     assert {id(c) for _, c in seen} <= closed_clients
-    del seen
+    seen.clear()
     assert leaks == []
 
 
@@ -305,6 +375,25 @@ def test_loops_in_two_threads_never_share_a_client(
     assert {id(c) for c in clients} <= closed_clients
     assert pool._states == {}
     clients.clear()
+    assert leaks == []
+
+
+def test_aclose_closes_clients_of_a_loop_running_in_another_thread(
+    leaks: list[str], closed_clients: set[int]
+) -> None:
+    pool = AsyncBedrockRuntimePool(endpoint_url=ENDPOINT)
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever)
+    thread.start()
+    try:
+        client = asyncio.run_coroutine_threadsafe(pool._client("eu-west-1"), other).result(10)
+        asyncio.run(pool.aclose())  # from a different loop, in this thread
+        assert id(client) in closed_clients
+        assert pool._states == {}
+    finally:
+        other.call_soon_threadsafe(other.stop)
+        thread.join(10)
+        other.close()
     assert leaks == []
 
 

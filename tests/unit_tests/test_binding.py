@@ -291,3 +291,18 @@ def test_create_agent(llm: ChatBedrockCRIS, fake: FakeBedrock) -> None:
     result = with_residency(agent, GLOBAL).invoke({"messages": [("human", "hi")]})
     assert result["messages"][-1].response_metadata["cris"]["policy"] == "global"
     assert fake.model_ids == ["global." + SONNET]
+
+
+def test_partial_config_inside_a_bound_chain_keeps_the_policy(
+    llm: ChatBedrockCRIS, fake: FakeBedrock
+) -> None:
+    """A node passing only callbacks still runs under the chain's policy (context config)."""
+    chunks: list[str] = []
+
+    def node(question: str) -> str:
+        for chunk in llm.stream(question, config={"tags": ["inner"]}):
+            chunks.append(chunk.text)
+        return "".join(chunks)
+
+    with_residency(RunnableLambda(node), GLOBAL).invoke("q")
+    assert fake.model_ids == ["global." + SONNET]

@@ -28,9 +28,10 @@ from langchain_cris._bedrock_errors import (
     error_code,
     translate_error,
 )
-from langchain_cris._clients import MissingSourceRegionError, RuntimeClientPool
+from langchain_cris._clients import RuntimeClientPool
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.errors import (
+    MissingSourceRegionError,
     NoPolicyError,
     PolicyError,
     RouteRefusedError,
@@ -456,7 +457,7 @@ def test_real_clients_use_low_botocore_retries_and_endpoint() -> None:
     client = llm.runtime_client("eu-west-1")
     assert client.meta.region_name == "eu-west-1"
     assert client.meta.endpoint_url == "http://127.0.0.1:9"
-    assert client.meta.config.retries["total_max_attempts"] == 1
+    assert client.meta.config.retries["total_max_attempts"] == 1  # failover does the retrying
     assert llm.runtime_client("eu-west-1") is client
     tuned = make_llm(max_retries=5, residency_policy=EU).runtime_client("eu-west-1")
     assert tuned.meta.config.retries["total_max_attempts"] == 6  # the user's setting wins

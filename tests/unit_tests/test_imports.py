@@ -5,12 +5,23 @@ from __future__ import annotations
 import langchain_cris
 
 EXPECTED_ALL = [
+    "AuditReport",
+    "BedrockAccessDeniedError",
+    "BedrockConnectionError",
+    "BedrockInvalidRequestError",
+    "BedrockModelNotFoundError",
+    "BedrockRateLimitError",
+    "BedrockServiceError",
+    "BedrockTimeoutError",
+    "CRISCallbackHandler",
+    "ChatBedrockCRIS",
     "Grant",
     "GrantPlan",
     "IamDocument",
     "InferenceProfile",
     "InvalidAccountIdError",
     "InvalidModelIdentifierError",
+    "MissingSourceRegionError",
     "NoPolicyError",
     "PolicyConflictError",
     "PolicyError",
@@ -27,11 +38,15 @@ EXPECTED_ALL = [
     "StatementInfo",
     "UnknownModelError",
     "UnknownRegionError",
+    "ViolationEvent",
     "__version__",
+    "audit_files",
     "build_identity_policy",
     "build_scp",
     "plan_grants",
+    "policy_from_config",
     "resolve_route",
+    "with_residency",
 ]
 
 

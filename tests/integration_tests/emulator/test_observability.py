@@ -85,14 +85,14 @@ def test_cloudtrail_filters_failed_calls_and_time_range(
 
 
 def test_delivery_delay() -> None:
-    with LocalBedrock(cloudtrail_delay=0.4, invocation_log_delay=0.4) as bedrock:
-        bedrock.client("bedrock-runtime").converse(modelId=EU_SONNET, messages=user("Hi"))
+    with LocalBedrock(cloudtrail_delay=1.0, invocation_log_delay=1.0) as bedrock:
         trail = bedrock.client("cloudtrail")
         logs = bedrock.client("logs")
+        bedrock.client("bedrock-runtime").converse(modelId=EU_SONNET, messages=user("Hi"))
         assert trail.lookup_events()["Events"] == []
         assert logs.filter_log_events(logGroupName=LOG_GROUP)["events"] == []
         assert len(bedrock.cloudtrail_events("eu-central-1", include_pending=True)) == 1
-        time.sleep(0.5)
+        time.sleep(1.1)
         assert len(trail.lookup_events()["Events"]) == 1
         assert len(logs.filter_log_events(logGroupName=LOG_GROUP)["events"]) == 1
 

@@ -262,6 +262,7 @@ def test_mid_stream_exception(local_bedrock: LocalBedrock, client: ClientFactory
     with pytest.raises(EventStreamError) as info:
         for event in stream:
             received.append(event)
+    stream.close()
     assert len(received) == 3
     assert info.value.response["Error"]["Code"] == "modelStreamErrorException"
     assert local_bedrock.wire_log.runtime()[-1].outcome == "fault:stream_error"
@@ -273,8 +274,10 @@ def test_stream_cut_hang_and_reset_are_transport_errors(
     quick = Config(retries={"total_max_attempts": 1}, read_timeout=0.5, connect_timeout=1)
     runtime = client("bedrock-runtime", "eu-central-1", quick)
     local_bedrock.script.fault("stream_cut", after_events=2)
+    stream = runtime.converse_stream(modelId=EU_SONNET, messages=user("Hi"))["stream"]
     with pytest.raises(Exception) as cut:  # botocore/urllib3 report a truncated body
-        list(runtime.converse_stream(modelId=EU_SONNET, messages=user("Hi"))["stream"])
+        list(stream)
+    stream.close()  # the client must release the broken connection itself
     assert not isinstance(cut.value, ClientError)
     local_bedrock.script.fault("hang")
     with pytest.raises(ReadTimeoutError):
