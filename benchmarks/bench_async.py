@@ -162,11 +162,12 @@ async def _throughput(call: Call, concurrency: int, seconds: float) -> float:
     """Steady-state calls/s: ``concurrency`` workers call back to back.
 
     Counting starts once every worker has finished one call (connections open, the thread
-    pool's queue full) and lasts ``seconds``; calls still running then finish uncounted. So
-    neither ramp-up nor drain biases the rate, even when one call takes longer than the window
-    (thread-pool streams at 256 in flight take ~9 s each).
+    pool's queue full) and lasts ``seconds``, or twice that ramp-up if longer: a thread-pool
+    call at 256 in flight takes ~10 s, and a shorter window could end before any second call
+    does. Calls still running then finish uncounted, so neither ramp-up nor drain biases it.
     """
     loop = asyncio.get_running_loop()
+    started = loop.time()
     warmed = 0
     all_warm = asyncio.Event()
     window: list[float] = []  # [start, end] once steady
@@ -177,7 +178,8 @@ async def _throughput(call: Call, concurrency: int, seconds: float) -> float:
         await call()
         warmed += 1
         if warmed == concurrency:
-            window.extend([loop.time(), loop.time() + seconds])
+            now = loop.time()
+            window.extend([now, now + max(seconds, 2 * (now - started))])
             all_warm.set()
         await all_warm.wait()
         while loop.time() < window[1]:
@@ -186,7 +188,7 @@ async def _throughput(call: Call, concurrency: int, seconds: float) -> float:
                 done += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done / seconds
+    return done / (window[1] - window[0])
 
 
 async def _heap_per_call(call: Call, concurrency: int, latency: float) -> float:

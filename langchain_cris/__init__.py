@@ -48,6 +48,27 @@ from langchain_cris.routing import Route, RouteCandidate, resolve_route
 
 __version__ = "0.1.0"
 
+# ``langchain_cris.middleware`` needs the ``agents`` extra (langchain, langgraph); load it only
+# when one of its names is used, so the core install stays langchain-core + langchain-aws.
+_LAZY = {
+    "ResidencyMiddleware": "langchain_cris.middleware",
+    "UnroutableModelError": "langchain_cris.middleware",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'langchain_cris' has no attribute {name!r}")
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            f"{name} needs the agents extra: pip install 'langchain-cris[agents]'"
+        ) from exc
+
 __all__ = [
     "AuditReport",
     "BedrockAccessDeniedError",
@@ -73,6 +94,7 @@ __all__ = [
     "ProfileCatalog",
     "ProfileNotAvailableError",
     "ResidencyError",
+    "ResidencyMiddleware",
     "ResidencyPolicy",
     "ResidencyViolation",
     "Route",
@@ -82,6 +104,7 @@ __all__ = [
     "StatementInfo",
     "UnknownModelError",
     "UnknownRegionError",
+    "UnroutableModelError",
     "ViolationEvent",
     "__version__",
     "audit_files",

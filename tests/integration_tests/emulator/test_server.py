@@ -60,6 +60,8 @@ def test_control_endpoint(local_bedrock: LocalBedrock, client: ClientFactory) ->
     with pytest.raises(urllib.error.HTTPError) as bad:
         _control(local_bedrock, "POST", "faults", {"faults": [{"kind": "explode"}]})
     assert bad.value.code == 400
+    assert "unknown fault kind" in json.loads(bad.value.read())["error"]
+    bad.value.close()
 
 
 def test_slow_requests_do_not_serialise() -> None:
