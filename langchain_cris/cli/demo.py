@@ -2,8 +2,12 @@
 
 Runs on the embedded local Bedrock by default (no AWS account needed); ``--aws`` runs the same
 scenario against real Amazon Bedrock with your credentials. For every call it prints the
-policy, the profile sent, the source Region, the Region that served it (from CloudTrail's
-``additionalEventData.inferenceRegion``; absent = the source Region) and the tokens.
+policy, the profile sent, the source Region, the Region that served it and the tokens.
+
+The served Region is never in a Converse response: ``CRISCallbackHandler`` reconciles it from
+the source Region's CloudTrail (``additionalEventData.inferenceRegion``; absent = the source
+Region), exactly as on AWS, where delivery takes minutes (``--wait`` bounds how long the demo
+waits; the audit log can be reconciled later with ``langchain-cris reconcile``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import argparse
 import contextlib
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -22,6 +25,7 @@ from langchain_core.outputs import LLMResult
 from langchain_core.prompts import ChatPromptTemplate
 
 from langchain_cris.binding import with_residency
+from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.cli._common import format_table
 from langchain_cris.errors import ResidencyError
@@ -40,6 +44,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="base model id to route")
     parser.add_argument("--question", default=DEFAULT_QUESTION)
     parser.add_argument("--json", action="store_true", help="print the rows as JSON lines")
+    parser.add_argument(
+        "--audit-log", metavar="FILE", help="also append the audit records to this JSONL file"
+    )
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=None,
+        help="seconds to wait for CloudTrail (default: 30 locally, 900 on AWS)",
+    )
 
 
 class _Capture(BaseCallbackHandler):
@@ -56,12 +69,10 @@ class _Capture(BaseCallbackHandler):
 
 
 @contextlib.contextmanager
-def _backend(use_aws: bool) -> Iterator[tuple[dict[str, Any], Any]]:
-    """Model settings and a ``region -> cloudtrail client`` factory for the chosen backend."""
+def _backend(use_aws: bool) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(model settings, handler settings) for the chosen backend."""
     if use_aws:
-        import boto3
-
-        yield {}, lambda region: boto3.client("cloudtrail", region_name=region)
+        yield {}, {"reconcile_first_poll": 30.0}
         return
     from langchain_cris.emulator import LocalBedrock  # the demo may import the emulator
     from langchain_cris.emulator.local import FAKE_CREDENTIALS
@@ -72,35 +83,29 @@ def _backend(use_aws: bool) -> Iterator[tuple[dict[str, Any], Any]]:
             "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         }
-        yield settings, lambda region: bedrock.client("cloudtrail", region)
-
-
-def served_region(cloudtrail: Any, request_id: str | None, source_region: str) -> str:
-    """Where CloudTrail says the request ran: ``inferenceRegion``, else the source Region."""
-    if not request_id:
-        return "unknown"
-    now = datetime.now(timezone.utc)
-    pages = cloudtrail.get_paginator("lookup_events").paginate(
-        LookupAttributes=[
-            {"AttributeKey": "EventSource", "AttributeValue": "bedrock.amazonaws.com"}
-        ],
-        StartTime=now - timedelta(hours=1),
-        EndTime=now + timedelta(minutes=5),
-    )
-    for page in pages:
-        for event in page.get("Events", []):
-            record = json.loads(event.get("CloudTrailEvent") or "{}")
-            if record.get("requestID") == request_id:
-                extra = record.get("additionalEventData") or {}
-                return str(extra.get("inferenceRegion") or record.get("awsRegion") or source_region)
-    return "pending (CloudTrail delivers within minutes)"
+        # The handler reads CloudTrail through the same endpoint, as boto3 would on AWS.
+        yield (
+            settings,
+            {
+                "cloudtrail_client_factory": lambda region: bedrock.client("cloudtrail", region),
+                "reconcile_first_poll": 0.05,
+            },
+        )
 
 
 def run(args: argparse.Namespace) -> int:
     prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
     headers = ["chain", "policy", "profile sent", "source", "served in", "tokens in/out", "answer"]
     rows: list[list[str]] = []
-    with _backend(args.aws) as (settings, cloudtrail_for):
+    wait = args.wait if args.wait is not None else (900.0 if args.aws else 30.0)
+    messages: dict[str, AIMessage] = {}
+    with _backend(args.aws) as (settings, handler_settings):
+        handler = CRISCallbackHandler(
+            audit_path=args.audit_log,
+            reconcile="background",
+            reconcile_deadline=wait,
+            **handler_settings,
+        )
         llm = ChatBedrockCRIS(model_id=args.model, region_name=args.region, **settings)
         chains = {
             "EU-bound": with_residency(
@@ -110,22 +115,29 @@ def run(args: argparse.Namespace) -> int:
                 prompt | llm | StrOutputParser(), ResidencyPolicy.preset("global")
             ),
         }
+        answers: dict[str, str] = {}
         for label, chain in chains.items():
             capture = _Capture()
-            answer = chain.invoke({"question": args.question}, config={"callbacks": [capture]})
+            answers[label] = chain.invoke(
+                {"question": args.question}, config={"callbacks": [capture, handler]}
+            )
             assert capture.message is not None
-            cris = capture.message.response_metadata["cris"]
-            usage: dict[str, Any] = dict(capture.message.usage_metadata or {})
-            cloudtrail = cloudtrail_for(cris["source_region"])
+            messages[label] = capture.message
+        handler.wait_reconciled(timeout=wait)
+        served = {state.request_id: state.served_region for state in handler.records()}
+        handler.close()
+        for label, message in messages.items():
+            cris = message.response_metadata["cris"]
+            usage: dict[str, Any] = dict(message.usage_metadata or {})
             rows.append(
                 [
                     label,
                     cris["policy"],
                     cris["model_id"],
                     cris["source_region"],
-                    served_region(cloudtrail, cris["request_id"], cris["source_region"]),
+                    served.get(cris["request_id"]) or "pending",
                     f"{usage.get('input_tokens', '?')}/{usage.get('output_tokens', '?')}",
-                    _short(answer),
+                    _short(answers[label]),
                 ]
             )
         refused_id = _global_id(args.model)
@@ -147,6 +159,10 @@ def run(args: argparse.Namespace) -> int:
     backend = "real AWS" if args.aws else "the embedded local Bedrock (no AWS account used)"
     print(f"One ChatBedrockCRIS ({args.model}, client in {args.region}) on {backend}:\n")
     print(format_table(headers, rows))
+    print(
+        "\n'served in' is reconciled from the source Region's CloudTrail "
+        "(Converse responses never name it)."
+    )
     print(f"\nRefusal, raised before anything was sent:\n  {refusal_message}")
     return 0
 

@@ -341,6 +341,10 @@ def test_demo_runs_on_the_local_bedrock(capsys: pytest.CaptureFixture[str]) -> N
     assert eu_row["profile sent"] == "eu." + SONNET
     assert eu_row["served in"] in EU.regions
     assert global_row["profile sent"] == "global." + SONNET
+    # the global row's served Region is reconciled from CloudTrail, not assumed
+    from langchain_cris.regions import region_table
+
+    assert global_row["served in"] in region_table().partition_regions("aws")
     assert refused_row["answer"] == "REFUSED" and refused_row["served in"] == "not sent"
     assert refusal["refusal"].startswith("ResidencyViolation:")
     assert all("/" in row["tokens in/out"] for row in (eu_row, global_row))
