@@ -26,7 +26,7 @@ from langchain_cris.emulator.server import EmulatorServer
 from langchain_cris.emulator.state import EmulatorState
 from langchain_cris.emulator.wire_log import WireLog
 
-__all__ = ["LocalBedrock"]
+__all__ = ["FAKE_CREDENTIALS", "LocalBedrock"]
 
 
 class _Keep:
