@@ -69,6 +69,7 @@ def __getattr__(name: str) -> object:
             f"{name} needs the agents extra: pip install 'langchain-cris[agents]'"
         ) from exc
 
+
 __all__ = [
     "AuditReport",
     "BedrockAccessDeniedError",

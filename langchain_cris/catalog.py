@@ -100,8 +100,7 @@ class InferenceProfile:
         region = region_table().regions.get(source_region)
         partition = region.partition if region else "aws"
         return (
-            f"arn:{partition}:bedrock:{source_region}:{account}:inference-profile/"
-            f"{self.profile_id}"
+            f"arn:{partition}:bedrock:{source_region}:{account}:inference-profile/{self.profile_id}"
         )
 
     def to_json(self) -> dict[str, Any]:
