@@ -19,6 +19,14 @@ aiohttp send (prototype, no retries)
 ChatBedrockConverse.ainvoke (threads)  28.7         28.7          1106
 =====================================  ===========  ===========  =====================
 
+Through this module, against the embedded local Bedrock (child process, 200 ms per call,
+``benchmarks/bench_async.py``, best of three 3-s steady-state windows, load average ~3.5 from
+parallel work on the same 2 cores): 64 in flight: ``converse`` 299 calls/s (93 % of 320,
+10.3x ``ChatBedrockConverse.ainvoke`` at 29), ``converse_stream`` 291 (91 %, 11.2x
+``astream`` at 26); 256 in flight: 1016 and 883 calls/s (79 % / 69 % of 1280, CPU-bound on two
+cores shared with the emulator). Python heap per in-flight call: ~18.5 KiB (thread pool:
+~12-15 KiB, but only 6 calls are ever in flight there).
+
 Both async approaches reach the service limit at 64 in flight; aiobotocore is no slower and
 is *the same code* as the sync path for everything but the socket: botocore's serializers,
 SigV4/bearer signers, endpoint rules, retry handlers (with ``asyncio.sleep`` between
@@ -33,6 +41,9 @@ two are compatible, but installing the extra holds boto3/botocore inside aioboto
 That is why it is optional: without it (or with a botocore outside aiobotocore's pin),
 :func:`native_async_available` is ``False`` and the chat model keeps the thread-pool path,
 warning once via :func:`warn_native_async_unavailable`.
+
+The first aiobotocore release whose pin overlaps langchain-aws 1.9.1's floor is 3.9.1
+(``botocore>=1.43.66,<1.43.76``); older ones (3.9.0: ``<1.43.57``) cannot be co-installed.
 
 Loop safety: an aiohttp session is bound to the loop it was created on, so clients are keyed by
 ``(running loop, Region)`` and never shared across loops. Each loop's clients are closed by an
