@@ -160,22 +160,26 @@ CONTENDERS = [
 
 
 async def _throughput(call: Call, concurrency: int, seconds: float) -> float:
-    """Steady-state calls/s: ``concurrency`` workers call back to back.
+    """Steady-state calls/s of ``concurrency`` workers calling back to back.
 
-    Counting starts once every worker has finished one call (connections open, the thread
+    By Little's law a closed loop of N always-busy workers completes N / (mean call time)
+    calls per second; the mean is taken over calls that start and end inside the window. This
+    is exact, unlike counting completions, which arrive in waves of N when every call takes
+    the same 200 ms and so would be quantised by where the window edges fall.
+
+    The window opens once every worker has finished one call (connections open, the thread
     pool's queue full) and lasts ``seconds``, or twice that ramp-up if longer: a thread-pool
-    call at 256 in flight takes ~10 s, and a shorter window could end before any second call
-    does. Calls still running then finish uncounted, so neither ramp-up nor drain biases it.
+    call at 256 in flight takes ~10 s. Calls running when it closes finish uncounted.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
     warmed = 0
     all_warm = asyncio.Event()
     window: list[float] = []  # [start, end] once steady
-    done = 0
+    durations: list[float] = []
 
     async def worker() -> None:
-        nonlocal warmed, done
+        nonlocal warmed
         await call()
         warmed += 1
         if warmed == concurrency:
@@ -183,13 +187,15 @@ async def _throughput(call: Call, concurrency: int, seconds: float) -> float:
             window.extend([now, now + max(seconds, 2 * (now - started))])
             all_warm.set()
         await all_warm.wait()
-        while loop.time() < window[1]:
+        while (t0 := loop.time()) < window[1]:
             await call()
-            if loop.time() <= window[1]:
-                done += 1
+            if (t1 := loop.time()) <= window[1]:
+                durations.append(t1 - t0)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return done / (window[1] - window[0])
+    if not durations:
+        raise RuntimeError("no call completed inside the measuring window")
+    return concurrency / (sum(durations) / len(durations))
 
 
 async def _heap_per_call(call: Call, concurrency: int, latency: float) -> float:

@@ -33,15 +33,15 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from langchain_cris.audit.cloudtrail import (
+from langchain_cris.audit._jsonstream import (
     AuditInputError,
     ErrorHandler,
-    _default_on_error,
-    _opt_str,
-    _req_str,
-    _sub,
+    default_on_error,
     iter_json_records,
+    opt_str,
     parse_time,
+    req_str,
+    sub_object,
 )
 
 __all__ = [
@@ -111,20 +111,20 @@ def parse_invocation_log(record: Mapping[str, Any]) -> InvocationLogEntry | None
         raise AuditInputError(f"an invocation-log record must be an object, got {type(record)}")
     if record.get("schemaType") != INVOCATION_LOG_SCHEMA:
         return None
-    source = _req_str(record, "region")
-    metadata = _sub(record, "requestMetadata")
+    source = req_str(record, "region")
+    metadata = sub_object(record, "requestMetadata")
     return InvocationLogEntry(
-        request_id=_req_str(record, "requestId"),
+        request_id=req_str(record, "requestId"),
         timestamp=parse_time(record.get("timestamp")),
         source_region=source,
-        served_region=_opt_str(record, "inferenceRegion") or source,
-        model_id=_opt_str(record, "modelId"),
-        operation=_opt_str(record, "operation"),
+        served_region=opt_str(record, "inferenceRegion") or source,
+        model_id=opt_str(record, "modelId"),
+        operation=opt_str(record, "operation"),
         # Values are strings on the wire; coerce defensively so a join never sees a number.
         request_metadata=MappingProxyType({str(k): str(v) for k, v in metadata.items()}),
-        input_tokens=_token_count(_sub(record, "input"), "inputTokenCount"),
-        output_tokens=_token_count(_sub(record, "output"), "outputTokenCount"),
-        account_id=_opt_str(record, "accountId"),
+        input_tokens=_token_count(sub_object(record, "input"), "inputTokenCount"),
+        output_tokens=_token_count(sub_object(record, "output"), "outputTokenCount"),
+        account_id=opt_str(record, "accountId"),
     )
 
 
@@ -145,7 +145,7 @@ def iter_invocation_log_files(
     Yields:
         One entry per ``ModelInvocationLog`` record; other records are skipped silently.
     """
-    report = _default_on_error if on_error is None else on_error
+    report = default_on_error if on_error is None else on_error
     for path in paths:
         where = os.fspath(path)
         for index, item in enumerate(iter_json_records(where, report)):
@@ -187,7 +187,7 @@ def filter_invocation_logs(
     Yields:
         Entries in the order CloudWatch returns them, following ``nextToken``.
     """
-    report = _default_on_error if on_error is None else on_error
+    report = default_on_error if on_error is None else on_error
     kwargs: dict[str, Any] = {
         "logGroupName": log_group,
         "startTime": _epoch_ms(start_time),

@@ -15,6 +15,10 @@ Region outside the policy, sent on a route whose possible destinations leave the
 when the policy forbids direct calls. Failed calls (``errorCode``) were served nowhere and are
 only counted.
 
+Reading input files lives in :mod:`._jsonstream` (``detect_input_kind`` and ``expand_paths``
+are re-exported here) and writing the report out in :mod:`._render`; this module does the
+judging and counting.
+
 Example:
     .. code-block:: python
 
@@ -28,22 +32,25 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from langchain_cris.audit.cloudtrail import (
+from langchain_cris.audit._jsonstream import (
     AuditInputError,
-    CloudTrailCall,
-    iter_cloudtrail_files,
+    InputKind,
+    detect_input_kind,
+    expand_paths,
     iter_json_records,
     parse_time,
 )
+from langchain_cris.audit._render import iso_utc, render_report, report_to_dict
+from langchain_cris.audit.cloudtrail import CloudTrailCall, iter_cloudtrail_files
 from langchain_cris.audit.invocation_logs import InvocationLogEntry, iter_invocation_log_files
+from langchain_cris.audit.records import SCHEMA_VERSION
 from langchain_cris.catalog import ProfileCatalog, default_catalog
 from langchain_cris.policy import ResidencyPolicy
 
@@ -61,7 +68,6 @@ __all__ = [
     "expand_paths",
 ]
 
-InputKind = Literal["cloudtrail", "invocation_log", "audit_log", "unknown"]
 OutputFormat = Literal["table", "json", "markdown"]
 ViolationKind = Literal["served_outside", "source_outside", "route_outside", "in_region"]
 DiscrepancyKind = Literal["aws_only", "audit_log_only", "served_region_differs"]
@@ -75,7 +81,6 @@ CLOCK_SLACK = timedelta(minutes=15)
 """How far outside the AWS evidence window an audit-log call may be and still count as covered
 (CloudTrail delivers events within about 5 minutes, S3 files within about 15)."""
 
-_SCHEMA = 1
 _PROVIDER_HEADS = frozenset(
     {"amazon", "anthropic", "meta", "cohere", "mistral", "ai21", "deepseek", "openai", "qwen"}
     | {"writer", "stability", "twelvelabs", "luma", "google", "minimax", "moonshot", "nvidia"}
@@ -111,7 +116,7 @@ class Violation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "request_id": self.request_id,
-            "event_time": _iso(self.event_time),
+            "event_time": iso_utc(self.event_time),
             "source_region": self.source_region,
             "served_region": self.served_region,
             "model_id": self.model_id,
@@ -210,61 +215,11 @@ class AuditReport:
     # -- serialisation ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready report (stable keys; ``schema`` bumps on incompatible change)."""
-        out: dict[str, Any] = {
-            "schema": _SCHEMA,
-            "policy": {
-                "name": self.policy.name,
-                "digest": self.policy.digest,
-                "regions": sorted(self.policy.regions),
-                "source_regions": sorted(self.policy.allowed_sources),
-                "allow_in_region": self.policy.allow_in_region,
-            },
-            "window": {
-                "first_event": _iso(self.first_event) if self.first_event else None,
-                "last_event": _iso(self.last_event) if self.last_event else None,
-            },
-            "summary": {
-                "events_read": self.events_read,
-                "calls": self.calls,
-                "failed_calls": self.failed_calls,
-                "violations": self.violations_total,
-                "bypassed_cris": self.bypassed_cris,
-                "global_calls": self.global_calls,
-                "evidence": dict(self.evidence),
-                "skipped_outside_window": self.skipped_outside_window,
-                "exit_code": self.exit_code,
-            },
-            "violations_by_kind": dict(self.violations_by_kind),
-            "violations": [v.to_dict() for v in self.violations],
-            "violations_truncated": self.violations_total - len(self.violations),
-            "groups": [g.to_dict() for g in self.groups],
-            "problems": {
-                "total": self.problems_total,
-                "by_kind": dict(self.problems_by_kind),
-                "samples": list(self.problem_samples),
-            },
-        }
-        if self.cross_checked:
-            out["cross_check"] = {
-                "audit_log_calls": self.audit_log_calls,
-                "matched": self.matched,
-                "aws_only": self.aws_only_total,
-                "audit_log_only": self.audit_log_only_total,
-                "served_region_differs": self.served_region_differs_total,
-                "not_covered_by_window": self.not_covered_by_window,
-                "samples": [d.to_dict() for d in self.discrepancies],
-            }
-        return out
+        return report_to_dict(self)
 
     def render(self, fmt: OutputFormat = "table") -> str:
         """The report as ``table`` (terminal), ``json`` or ``markdown`` (compliance report)."""
-        if fmt == "json":
-            return json.dumps(self.to_dict(), indent=2)
-        if fmt == "markdown":
-            return _render_markdown(self)
-        if fmt == "table":
-            return _render_table(self)
-        raise ValueError(f"unknown report format {fmt!r}; allowed: table, json, markdown")
+        return render_report(self, fmt)
 
 
 # -- the streaming auditor ----------------------------------------------------------------
@@ -369,11 +324,11 @@ class Auditor:
             self.problem("malformed", f"{where}: an audit-log record must be an object")
             return
         kind = record.get("record")
-        if record.get("schema") != _SCHEMA or kind not in ("call", "reconciliation"):
+        if record.get("schema") != SCHEMA_VERSION or kind not in ("call", "reconciliation"):
             self.problem(
                 "unsupported",
                 f"{where}: record {kind!r} schema {record.get('schema')!r} is not "
-                f"'call'/'reconciliation' schema {_SCHEMA}",
+                f"'call'/'reconciliation' schema {SCHEMA_VERSION}",
             )
             return
         request_id = record.get("request_id")
@@ -667,38 +622,6 @@ def _classify_model(model_id: str, catalog: ProfileCatalog) -> RouteClass:
 
 
 # -- files --------------------------------------------------------------------------------
-def detect_input_kind(path: str | os.PathLike[str]) -> InputKind:
-    """Tell CloudTrail, invocation-log and audit-log files apart by their first record."""
-    problems: list[Exception] = []
-    for record in iter_json_records(path, lambda _w, exc: problems.append(exc)):
-        if not isinstance(record, Mapping):
-            continue
-        if "CloudTrailEvent" in record or "eventSource" in record or "eventVersion" in record:
-            return "cloudtrail"
-        if isinstance(record.get("detail"), Mapping) and "eventSource" in record["detail"]:
-            return "cloudtrail"
-        if record.get("schemaType") == "ModelInvocationLog":
-            return "invocation_log"
-        if isinstance(record.get("message"), str) and "ModelInvocationLog" in record["message"]:
-            return "invocation_log"
-        if record.get("record") in ("call", "reconciliation"):
-            return "audit_log"
-        break
-    return "unknown"
-
-
-def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[str]:
-    """Files as given; directories walked recursively in sorted order, hidden entries skipped."""
-    for path in paths:
-        text = os.fspath(path)
-        if not os.path.isdir(text):
-            yield text
-            continue
-        for root, dirs, names in os.walk(text):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            yield from (os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
-
-
 def audit_files(
     policy: ResidencyPolicy,
     files: Iterable[str | os.PathLike[str]] = (),
@@ -799,173 +722,3 @@ def _maybe_time(value: Any) -> datetime | None:
         return parse_time(value)
     except AuditInputError:
         return None
-
-
-def _iso(when: datetime) -> str:
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-# -- rendering ----------------------------------------------------------------------------
-def _summary_rows(r: AuditReport) -> list[tuple[str, str]]:
-    window = (
-        f"{_iso(r.first_event)} .. {_iso(r.last_event)}"
-        if r.first_event and r.last_event
-        else "(no events)"
-    )
-    evidence = ", ".join(f"{k} {v:,}" for k, v in r.evidence.items()) or "none"
-    rows = [
-        ("Policy", f"{r.policy.name} ({r.policy.digest}): {', '.join(sorted(r.policy.regions))}"),
-        ("Window", window),
-        ("Evidence records read", f"{r.events_read:,} (used: {evidence})"),
-        ("Calls served", f"{r.calls:,}"),
-        ("Failed calls (served nowhere)", f"{r.failed_calls:,}"),
-        ("VIOLATIONS", f"{r.violations_total:,}"),
-        ("Bypassed CRIS (direct model id)", f"{r.bypassed_cris:,}"),
-        ("Global profile calls", f"{r.global_calls:,}"),
-        ("Bad input skipped", f"{r.problems_total:,}"),
-    ]
-    if r.skipped_outside_window:
-        rows.append(("Outside --since/--until", f"{r.skipped_outside_window:,}"))
-    if r.cross_checked:
-        rows += [
-            ("Audit-log calls", f"{r.audit_log_calls:,} ({r.matched:,} matched in AWS)"),
-            ("In AWS, not in the audit log", f"{r.aws_only_total:,}"),
-            ("In the audit log, not in AWS", f"{r.audit_log_only_total:,}"),
-            ("Served Region disagrees", f"{r.served_region_differs_total:,}"),
-        ]
-        if r.not_covered_by_window:
-            rows.append(
-                ("Audit-log calls outside the evidence window", f"{r.not_covered_by_window:,}")
-            )
-    return rows
-
-
-_GROUP_HEADERS = (
-    "model / profile",
-    "route",
-    "source",
-    "served",
-    "calls",
-    "failed",
-    "violations",
-    "tokens in",
-    "tokens out",
-)
-_VIOLATION_HEADERS = ("request id", "time", "source", "served", "model", "why")
-
-
-def _group_cells(g: CallGroup) -> list[str]:
-    return [
-        g.model_id,
-        g.route,
-        g.source_region,
-        g.served_region,
-        f"{g.calls:,}",
-        f"{g.failed:,}",
-        f"{g.violations:,}",
-        f"{g.input_tokens:,}",
-        f"{g.output_tokens:,}",
-    ]
-
-
-def _violation_cells(v: Violation) -> list[str]:
-    return [
-        v.request_id,
-        _iso(v.event_time),
-        v.source_region,
-        v.served_region,
-        v.model_id or "",
-        "; ".join(v.reasons),
-    ]
-
-
-def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    cells = [list(headers), *[list(r) for r in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _render_table(r: AuditReport) -> str:
-    verdict = (
-        f"FAIL: {r.violations_total:,} violation(s) of policy {r.policy.name!r}"
-        if r.exit_code
-        else f"PASS: no violation of policy {r.policy.name!r}"
-    )
-    width = max(len(k) for k, _ in _summary_rows(r))
-    parts = [verdict, "", *(f"{k.ljust(width)}  {v}" for k, v in _summary_rows(r))]
-    if r.groups:
-        parts += ["", "Calls by profile, source and served Region:"]
-        parts.append(_text_table(_GROUP_HEADERS, [_group_cells(g) for g in r.groups]))
-    if r.violations:
-        parts += ["", "Violations:"]
-        parts.append(_text_table(_VIOLATION_HEADERS, [_violation_cells(v) for v in r.violations]))
-        if r.violations_total > len(r.violations):
-            parts.append(f"... and {r.violations_total - len(r.violations):,} more")
-    if r.discrepancies:
-        parts += ["", "Cross-check with the audit log:"]
-        parts.append(
-            _text_table(
-                ("kind", "request id", "detail"),
-                [[d.kind, d.request_id, d.detail] for d in r.discrepancies],
-            )
-        )
-    if r.problem_samples:
-        parts += ["", "Bad input (skipped):"]
-        parts += [f"  {m}" for m in r.problem_samples]
-        if r.problems_total > len(r.problem_samples):
-            parts.append(f"  ... and {r.problems_total - len(r.problem_samples):,} more")
-    return "\n".join(parts)
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _render_markdown(r: AuditReport) -> str:
-    verdict = (
-        f"**FAIL**: {r.violations_total:,} violation(s)"
-        if r.exit_code
-        else "**PASS**: no violation"
-    )
-    parts = [
-        f"# Bedrock residency audit: policy `{r.policy.name}`",
-        "",
-        verdict,
-        "",
-        _md_table(("", ""), [(k, v) for k, v in _summary_rows(r)]),
-    ]
-    if r.violations_by_kind:
-        parts += ["", "## Violations by rule", ""]
-        parts.append(
-            _md_table(("rule", "calls"), [(k, f"{n:,}") for k, n in r.violations_by_kind.items()])
-        )
-    if r.groups:
-        parts += ["", "## Calls by profile, source and served Region", ""]
-        parts.append(_md_table(_GROUP_HEADERS, [_group_cells(g) for g in r.groups]))
-    if r.violations:
-        parts += ["", "## Violations", ""]
-        parts.append(_md_table(_VIOLATION_HEADERS, [_violation_cells(v) for v in r.violations]))
-        if r.violations_total > len(r.violations):
-            parts.append(f"\n_… and {r.violations_total - len(r.violations):,} more._")
-    if r.discrepancies:
-        parts += ["", "## Cross-check with the audit log", ""]
-        parts.append(
-            _md_table(
-                ("kind", "request id", "detail"),
-                [[d.kind, d.request_id, d.detail] for d in r.discrepancies],
-            )
-        )
-    if r.problem_samples:
-        parts += ["", "## Bad input (skipped)", ""]
-        parts += [f"- {_md_escape(m)}" for m in r.problem_samples]
-    return "\n".join(parts) + "\n"

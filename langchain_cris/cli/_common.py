@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 
+from langchain_cris._text import format_table
 from langchain_cris.policy import ResidencyPolicy
 
 __all__ = ["add_policy_option", "format_table", "load_policy"]
@@ -22,14 +22,3 @@ def add_policy_option(parser: argparse.ArgumentParser, *, required: bool = True)
 def load_policy(spec: str) -> ResidencyPolicy:
     """``--policy`` value -> policy (raises a ResidencyError subclass on bad input)."""
     return ResidencyPolicy.load(spec)
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain, aligned text table (no third-party dependency)."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
