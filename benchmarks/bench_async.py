@@ -163,38 +163,36 @@ async def _throughput(call: Call, concurrency: int, seconds: float) -> float:
     """Steady-state calls/s of ``concurrency`` workers calling back to back.
 
     By Little's law a closed loop of N always-busy workers completes N / (mean call time)
-    calls per second; the mean is taken over calls that start and end inside the window. This
-    is exact, unlike counting completions, which arrive in waves of N when every call takes
-    the same 200 ms and so would be quantised by where the window edges fall.
+    calls per second. That is exact, unlike counting completions, which arrive in waves of N
+    when every call takes the same 200 ms and so are quantised by where the window edges fall.
 
-    The window opens once every worker has finished one call (connections open, the thread
-    pool's queue full) and lasts ``seconds``, or twice that ramp-up if longer: a thread-pool
-    call at 256 in flight takes ~10 s. Calls running when it closes finish uncounted.
+    The mean covers every call *started* in the window, timed to its end (dropping calls that
+    end after the window would favour short ones). Workers never pause, so the window sees
+    the steady state; it opens once every worker has finished one call (connections open, the
+    thread pool's queue in rotation) and lasts ``seconds``, or twice that ramp-up if longer:
+    a thread-pool call at 256 in flight takes ~10 s.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
     warmed = 0
-    all_warm = asyncio.Event()
-    window: list[float] = []  # [start, end] once steady
+    window: list[float] = []  # [start, end] once every worker has finished one call
     durations: list[float] = []
 
     async def worker() -> None:
         nonlocal warmed
-        await call()
-        warmed += 1
-        if warmed == concurrency:
-            now = loop.time()
-            window.extend([now, now + max(seconds, 2 * (now - started))])
-            all_warm.set()
-        await all_warm.wait()
-        while (t0 := loop.time()) < window[1]:
+        first = True
+        while not window or loop.time() < window[1]:
+            t0 = loop.time()
             await call()
-            if (t1 := loop.time()) <= window[1]:
-                durations.append(t1 - t0)
+            if window and t0 >= window[0]:
+                durations.append(loop.time() - t0)
+            if first:
+                first, warmed = False, warmed + 1
+                if warmed == concurrency:
+                    now = loop.time()
+                    window.extend([now, now + max(seconds, 2 * (now - started))])
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    if not durations:
-        raise RuntimeError("no call completed inside the measuring window")
     return concurrency / (sum(durations) / len(durations))
 
 

@@ -6,26 +6,26 @@ module sends Converse / ConverseStream from the event loop itself; the chat mode
 decision path (route, policy, failover, metadata) calls it exactly where the sync path calls
 its boto3 client.
 
-Transport choice (measured on this 2-core box, Python 3.11, botocore 1.43.117, aiohttp 3.14,
-against a Converse server in a separate process; calls/s):
+Transport choice, prototyped before the emulator existed (2-core box, Python 3.11, botocore
+1.43.117, aiohttp 3.14, a minimal aiohttp Converse server in a separate process; calls/s,
+completions counted over fixed batches):
 
-=====================================  ===========  ===========  =====================
+=====================================  ===========  ============  =====================
 approach                               64 @ 200 ms  256 @ 200 ms  64 @ 0 ms (CPU bound)
-=====================================  ===========  ===========  =====================
+=====================================  ===========  ============  =====================
 limit (concurrency / latency)          320          1280          n/a
 aiobotocore 3.10 client                299 (93 %)   792           2355
 botocore serializer+signer+parser,     290 (91 %)   748           2013
 aiohttp send (prototype, no retries)
 ChatBedrockConverse.ainvoke (threads)  28.7         28.7          1106
-=====================================  ===========  ===========  =====================
+=====================================  ===========  ============  =====================
 
-Through this module, against the embedded local Bedrock (child process, 200 ms per call,
-``benchmarks/bench_async.py``, best of three 3-s steady-state windows, load average ~3.5 from
-parallel work on the same 2 cores): 64 in flight: ``converse`` 299 calls/s (93 % of 320,
-10.3x ``ChatBedrockConverse.ainvoke`` at 29), ``converse_stream`` 291 (91 %, 11.2x
-``astream`` at 26); 256 in flight: 1016 and 883 calls/s (79 % / 69 % of 1280, CPU-bound on two
-cores shared with the emulator). Python heap per in-flight call: ~18.5 KiB (thread pool:
-~12-15 KiB, but only 6 calls are ever in flight there).
+This module against the embedded local Bedrock (``benchmarks/bench_async.py``: emulator in a
+child process, 200 ms per call, steady state by Little's law, best of three windows, load
+average ~1): 64 in flight, ``converse`` 316 calls/s (99 % of 320, 10.8x
+``ChatBedrockConverse.ainvoke`` at 29.4) and ``converse_stream`` 316 (99 %, 10.6x
+``astream`` at 29.8); 256 in flight, 1204 and 1149 calls/s (94 % / 90 % of 1280, 41x / 40x).
+Python heap per in-flight call: ~18.5 KiB (thread pool: 11-15 KiB per queued call).
 
 Both async approaches reach the service limit at 64 in flight; aiobotocore is no slower and
 is *the same code* as the sync path for everything but the socket: botocore's serializers,
