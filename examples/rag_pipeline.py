@@ -1,8 +1,9 @@
 """A retrieval pipeline whose every Bedrock call, retrieval included, obeys the EU policy.
 
 Documents (``examples/data/handbook/*.md``) are embedded with Amazon Titan Text Embeddings v2
-through ``BedrockEmbeddings`` on a route that ``resolve_route`` checked against the policy first
-(Titan v2 has no cross-Region profile, so it runs in-Region: in the client's own EU Region).
+through ``BedrockEmbeddingsCRIS``, which checks every embedding call's route against the policy
+before sending (Titan v2 has no cross-Region profile, so it runs in-Region: in the client's own
+EU Region); queries embedded inside the bound chain are checked against the chain's policy.
 They go into an ``InMemoryVectorStore``; questions run through
 ``retriever | prompt | ChatBedrockCRIS | parser`` bound to the policy with ``with_residency``,
 so the chat model is sent to an ``eu.`` profile from an EU source Region.
@@ -37,9 +38,7 @@ from _common import (
     print_calls,
     use_aws,
 )
-from langchain_aws import BedrockEmbeddings
 from langchain_core.documents import Document
-from langchain_core.embeddings import Embeddings
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import (
@@ -52,8 +51,8 @@ from langchain_core.vectorstores import InMemoryVectorStore
 
 from langchain_cris.binding import with_residency
 from langchain_cris.chat_models import ChatBedrockCRIS
+from langchain_cris.embeddings import BedrockEmbeddingsCRIS
 from langchain_cris.policy import ResidencyPolicy
-from langchain_cris.routing import Route, resolve_route
 
 CHAT_MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 EMBED_MODEL = "amazon.titan-embed-text-v2:0"
@@ -65,36 +64,26 @@ QUESTIONS = (
 TOP_K = 2
 
 
-class PolicyCheckedEmbeddings(Embeddings):
-    """``BedrockEmbeddings`` on a route checked against a residency policy, counting calls.
+class CountingEmbeddings(BedrockEmbeddingsCRIS):
+    """``BedrockEmbeddingsCRIS`` that counts its Bedrock calls (for the example's report)."""
 
-    The route is resolved at construction, so a model or Region outside the policy is refused
-    (``ResidencyError``) before the first document is sent.
-    """
+    texts_sent: int = 0
 
-    def __init__(
-        self,
-        policy: ResidencyPolicy,
-        region: str,
-        *,
-        model: str = EMBED_MODEL,
-        model_kwargs: dict[str, Any] | None = None,
-    ) -> None:
-        self.route: Route = resolve_route(model, policy, region)
-        self.inner = BedrockEmbeddings(
-            model_id=self.route.model_id,
-            region_name=self.route.source_region,
-            **(model_kwargs or {}),
-        )
-        self.texts_sent = 0
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.texts_sent += len(texts)
-        return self.inner.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
+    def _invoke_model(self, input_body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = super()._invoke_model(input_body)
         self.texts_sent += 1
-        return self.inner.embed_query(text)
+        return response
+
+
+def make_embeddings(
+    policy: ResidencyPolicy, region: str, model_kwargs: dict[str, Any] | None = None
+) -> CountingEmbeddings:
+    """Embeddings whose route is checked now (fail fast) and again before every call."""
+    embeddings = CountingEmbeddings(
+        model_id=EMBED_MODEL, region_name=region, residency_policy=policy, **(model_kwargs or {})
+    )
+    embeddings.route()  # refuses a model or Region outside the policy before any document
+    return embeddings
 
 
 def load_documents(data_dir: Path = DATA_DIR) -> list[Document]:
@@ -114,13 +103,13 @@ def load_documents(data_dir: Path = DATA_DIR) -> list[Document]:
 
 def build_chain(
     policy: ResidencyPolicy, region: str, backend: Backend
-) -> tuple[Runnable[str, dict[str, Any]], PolicyCheckedEmbeddings]:
+) -> tuple[Runnable[str, dict[str, Any]], CountingEmbeddings]:
     """Index the documents and build ``retriever | prompt | ChatBedrockCRIS | parser``.
 
     The chain returns ``{"question", "docs", "answer"}`` so the caller can show what was
     retrieved without a second retrieval.
     """
-    embeddings = PolicyCheckedEmbeddings(policy, region, model_kwargs=backend.model_kwargs)
+    embeddings = make_embeddings(policy, region, backend.model_kwargs)
     store = InMemoryVectorStore.from_documents(load_documents(), embeddings)
     retriever = store.as_retriever(search_kwargs={"k": TOP_K})
     prompt = ChatPromptTemplate.from_messages(
@@ -180,10 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_embeddings(
-    embeddings: PolicyCheckedEmbeddings, backend: Backend, policy: ResidencyPolicy
+    embeddings: CountingEmbeddings, backend: Backend, policy: ResidencyPolicy
 ) -> bool:
     """One ``embed`` line: what the route allowed and, locally, where the calls really ran."""
-    route = embeddings.route
+    route = embeddings.last_route or embeddings.route()
     wire = [r for r in backend.runtime_calls("InvokeModel") if r.model_id == route.model_id]
     if wire:
         sources = sorted({str(r.source_region) for r in wire})

@@ -18,6 +18,7 @@ from langchain_cris.binding import policy_from_config, with_residency
 from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.catalog import InferenceProfile, ProfileCatalog
 from langchain_cris.chat_models import ChatBedrockCRIS
+from langchain_cris.embeddings import BedrockEmbeddingsCRIS
 from langchain_cris.errors import (
     InvalidModelIdentifierError,
     MissingSourceRegionError,
@@ -74,6 +75,7 @@ __all__ = [
     "AuditReport",
     "BedrockAccessDeniedError",
     "BedrockConnectionError",
+    "BedrockEmbeddingsCRIS",
     "BedrockInvalidRequestError",
     "BedrockModelNotFoundError",
     "BedrockRateLimitError",

@@ -99,7 +99,7 @@ def test_rag_embeddings_are_refused_before_any_call_outside_the_policy() -> None
     rag = load("rag_pipeline")
     no_in_region = ResidencyPolicy(name="eu-cris-only", regions=EU.regions, allow_in_region=False)
     with pytest.raises(ResidencyError, match="eu-cris-only"):
-        rag.PolicyCheckedEmbeddings(no_in_region, "eu-central-1")
+        rag.make_embeddings(no_in_region, "eu-central-1")
 
 
 def test_langsmith_experiment_example(

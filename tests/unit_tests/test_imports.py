@@ -8,6 +8,7 @@ EXPECTED_ALL = [
     "AuditReport",
     "BedrockAccessDeniedError",
     "BedrockConnectionError",
+    "BedrockEmbeddingsCRIS",
     "BedrockInvalidRequestError",
     "BedrockModelNotFoundError",
     "BedrockRateLimitError",
