@@ -7,7 +7,9 @@ disturbed), its share of that limit, its ratio to plain ``ChatBedrockConverse`` 
 ainvoke vs ainvoke, astream vs astream) and the Python heap held per in-flight call
 (tracemalloc, separate pass).
 
-Issue 9 target at 64 concurrent: native async >= 85 % of the limit and >= 9x plain.
+Issue 9 target at 64 concurrent: native async (the raw transport and ``ChatBedrockCRIS``,
+which routes, checks the policy and stamps metadata on every call) >= 85 % of the limit and
+>= 9x plain; the script exits 1 if either misses it.
 
 The emulator runs in a child process by default (``--server process``) so that its threads do
 not share this process's GIL, as a real remote Bedrock would not; ``--server thread`` runs it
@@ -105,16 +107,20 @@ async def transport_converse_stream(endpoint: str) -> AsyncIterator[Call]:
 
 
 def _cris(endpoint: str) -> Any:
+    """A ``ChatBedrockCRIS`` on the native async path (refuses to measure the thread pool)."""
     from langchain_cris import ResidencyPolicy
     from langchain_cris.chat_models import ChatBedrockCRIS
 
-    return ChatBedrockCRIS(
+    llm = ChatBedrockCRIS(
         model_id=MODEL,
         region_name=REGION,
         endpoint_url=endpoint,
         provider="amazon",
         residency_policy=ResidencyPolicy.preset("eu"),
     )
+    if llm._async_runtime() is None:
+        raise RuntimeError('native async is unavailable: pip install "langchain-cris[async]"')
+    return llm
 
 
 @asynccontextmanager
@@ -333,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                     and c.name.startswith(("transport", "ChatBedrockCRIS"))
                 ):
                     ok = r.best >= 0.85 * limit and ratio >= 9
-                    missed |= c.name.startswith("transport") and not ok
+                    missed |= not ok
                     verdict = "met" if ok else "MISSED"
                     print(f"  {'':30} target at 64 (>=85% of limit, >=9x plain): {verdict}")
     return 1 if missed else 0

@@ -3,6 +3,7 @@
 Public API (pinned by ``tests/unit_tests/test_imports.py``).
 """
 
+from langchain_cris._async_transport import NativeAsyncUnavailableWarning, native_async_available
 from langchain_cris._bedrock_errors import (
     BedrockAccessDeniedError,
     BedrockConnectionError,
@@ -90,6 +91,7 @@ __all__ = [
     "InvalidAccountIdError",
     "InvalidModelIdentifierError",
     "MissingSourceRegionError",
+    "NativeAsyncUnavailableWarning",
     "NoPolicyError",
     "PolicyConflictError",
     "PolicyError",
@@ -113,6 +115,7 @@ __all__ = [
     "audit_files",
     "build_identity_policy",
     "build_scp",
+    "native_async_available",
     "plan_grants",
     "policy_from_config",
     "resolve_route",

@@ -4,7 +4,12 @@ A :class:`CallPlan` holds what was decided before sending (policy, route, ordere
 candidates) and records what happened while sending (``attempts``). The four loops below walk
 the plan for the four call shapes (sync or async, one-shot or stream); a transport only supplies a
 ``send(candidate)`` function, so a native-async transport plugs into :func:`asend_with_failover`
-and :func:`astream_with_failover` without touching any decision.
+and :func:`astream_with_failover` without touching any decision. :func:`finish_result` and
+:class:`StreamAnnotator` stamp ``response_metadata`` the same way whichever transport sent.
+
+Cancellation: the async loops catch ``Exception`` only, so a cancelled task
+(``asyncio.CancelledError``, a ``BaseException``) is never recorded as a failed attempt and
+never moves the call to another candidate; it unwinds through the stream's ``aclose``.
 
 Invariant: every candidate comes from ``Route.candidates``, which ``resolve_route`` builds only
 from routes inside the policy (in audit mode, the single non-compliant route asked for). These
@@ -17,9 +22,12 @@ import asyncio
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
+
+from langchain_core.messages import AIMessageChunk
+from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from langchain_cris._bedrock_errors import (
     error_code,
@@ -34,8 +42,10 @@ from langchain_cris.routing import Route, RouteCandidate
 __all__ = [
     "CallPlan",
     "FailoverSettings",
+    "StreamAnnotator",
     "asend_with_failover",
     "astream_with_failover",
+    "finish_result",
     "send_with_failover",
     "stamp_request_metadata",
     "stream_with_failover",
@@ -169,6 +179,61 @@ class CallPlan:
         raise err from exc
 
 
+def finish_result(
+    plan: CallPlan, result: ChatResult, cand: RouteCandidate, request_id: str | None
+) -> ChatResult:
+    """Stamp the id actually sent and ``["cris"]`` on a one-shot call's message."""
+    meta = result.generations[0].message.response_metadata
+    meta["model_name"] = cand.model_id
+    meta["cris"] = plan.metadata(cand, request_id)
+    return result
+
+
+class StreamAnnotator:
+    """Stamps a stream's chunks: ``model_name`` = the id sent, ``["cris"]`` once, with usage.
+
+    ``["cris"]`` rides on the first chunk carrying usage (the stream's end); a stream that
+    ended without one gets :meth:`closing_chunk` so the caller still learns the route.
+    """
+
+    __slots__ = ("_attached", "_last", "_plan")
+
+    def __init__(self, plan: CallPlan) -> None:
+        self._plan = plan
+        self._last: RouteCandidate | None = None
+        self._attached = False
+
+    def annotate(self, chunk: ChatGenerationChunk, cand: RouteCandidate) -> ChatGenerationChunk:
+        """Stamp ``chunk`` (in place) as coming from ``cand``; returns it."""
+        plan = self._plan
+        self._last = cand
+        meta = chunk.message.response_metadata
+        if "model_name" in meta:
+            meta["model_name"] = cand.model_id
+        if response_meta := meta.get("ResponseMetadata"):
+            plan.set_request_id(response_meta.get("RequestId"))
+        if not self._attached and getattr(chunk.message, "usage_metadata", None) is not None:
+            meta["cris"] = plan.metadata(cand, plan.attempts[-1]["request_id"])
+            self._attached = True
+        return chunk
+
+    def closing_chunk(self) -> ChatGenerationChunk | None:
+        """An empty chunk carrying ``["cris"]`` if no chunk carried it yet, else ``None``."""
+        last = self._last
+        if last is None or self._attached:
+            return None
+        self._attached = True
+        return ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="",
+                response_metadata={
+                    "model_name": last.model_id,
+                    "cris": self._plan.metadata(last, self._plan.attempts[-1]["request_id"]),
+                },
+            )
+        )
+
+
 def stamp_request_metadata(
     user: dict[str, str] | None, policy: ResidencyPolicy, run_id: str | None
 ) -> dict[str, str]:
@@ -295,8 +360,11 @@ async def astream_with_failover(
     plan: CallPlan,
     open_stream: Callable[[RouteCandidate], AsyncIterator[C]],
     is_content: Callable[[C], bool],
-) -> AsyncIterator[tuple[C, RouteCandidate]]:
-    """Async twin of :func:`stream_with_failover`."""
+) -> AsyncGenerator[tuple[C, RouteCandidate], None]:
+    """Async twin of :func:`stream_with_failover`.
+
+    Close it (``contextlib.aclosing``) when stopping early: that closes the open stream.
+    """
     last: Exception | None = None
     for cand, delay in plan.schedule():
         if delay:

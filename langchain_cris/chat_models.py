@@ -14,19 +14,30 @@ Where the policy comes from, first match wins:
 3. the model's own ``residency_policy`` field;
 4. ``$LANGCHAIN_CRIS_POLICY`` (a preset name or a policy file);
 5. otherwise the call fails with ``NoPolicyError``: there is no silent global default.
+
+Async: ``ainvoke`` / ``astream`` (and everything built on them) take the same decision path
+(``_plan``, ``_delegate``, the ``_dispatch`` failover loops, the same metadata stamping) and
+send through the native async transport (aiobotocore, the ``langchain-cris[async]`` extra; see
+``_async_transport`` for the choice and measurements, ``_async_send`` for how langchain-aws
+still builds and parses every request). Two cases keep langchain-core's thread-pool path:
+without the extra (warned once, with how to install it), and when the sync transport was
+replaced, i.e. a user ``client=`` (a boto3 client has no async twin, and the user's client is
+what they asked to be used) or a swapped ``RuntimeClientPool`` (the test seam).
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from functools import lru_cache
 from typing import Any, cast
 
 from langchain_aws import ChatBedrockConverse
 from langchain_aws.utils import create_aws_client
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
@@ -34,6 +45,17 @@ from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.utils.uuid import uuid7
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
+from langchain_cris._async_send import (
+    AsyncRuntime,
+    SplitClient,
+    agenerate_converse,
+    astream_converse,
+)
+from langchain_cris._async_transport import (
+    AsyncBedrockRuntimePool,
+    native_async_available,
+    warn_native_async_unavailable,
+)
 from langchain_cris._clients import (
     DEFAULT_RETRIES,
     DeferredControlClient,
@@ -44,6 +66,10 @@ from langchain_cris._clients import (
 from langchain_cris._dispatch import (
     CallPlan,
     FailoverSettings,
+    StreamAnnotator,
+    asend_with_failover,
+    astream_with_failover,
+    finish_result,
     send_with_failover,
     stamp_request_metadata,
     stream_with_failover,
@@ -80,10 +106,14 @@ class _CallInfo:
 class _State:
     """Shared by a model and every copy of it: clients, source Region, catalog."""
 
-    def __init__(self, pool: RuntimeClientPool) -> None:
+    def __init__(self, pool: RuntimeClientPool, *, user_client: bool) -> None:
         self.pool = pool
+        self.own_pool = pool  # replaced only by tests; then async follows the replacement
+        self.user_client = user_client
         self.lock = threading.Lock()
         self.source_region: str | None = None
+        #: The native async transport, built on the first async call (``None`` until then).
+        self.apool: AsyncRuntime | None = None
 
 
 class ChatBedrockCRIS(ChatBedrockConverse):
@@ -99,6 +129,11 @@ class ChatBedrockCRIS(ChatBedrockConverse):
     Every response carries ``response_metadata["cris"]`` (policy, profile, source Region,
     destination Regions, request id, failover attempts) and ``response_metadata["model_name"]``
     is the id actually sent.
+
+    ``ainvoke`` / ``astream`` / ``abatch`` are natively async with the ``langchain-cris[async]``
+    extra (same routing, policy checks, failover and metadata as the sync calls; concurrency
+    bounded by Bedrock, not by a thread pool). Without it, or with a user ``client=``, they
+    run the sync client on the event loop's thread pool.
 
     Example:
         .. code-block:: python
@@ -168,14 +203,33 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             region = getattr(getattr(self.client, "meta", None), "region_name", None)
             if region:
                 preset[region] = self.client  # the user's own client serves its own Region
-        self._cris = _State(RuntimeClientPool(self._new_runtime_client, preset))
+        self._cris = _State(
+            RuntimeClientPool(self._new_runtime_client, preset), user_client=bool(preset)
+        )
         if isinstance(self.bedrock_client, DeferredControlClient):
             self.bedrock_client._factory = lambda: self._new_client("bedrock", self._region())
 
-    def _new_client(self, service: str, region: str | None) -> Any:
-        base = _default_config()
+    def _client_config(self) -> Any:
+        """The botocore Config of every client: ours (no botocore retries) under the user's.
+
+        Options the user left unset are dropped before merging: langchain-aws's
+        ``timeout=`` alone yields ``Config(retries=None, ...)``, which would otherwise
+        replace ``DEFAULT_RETRIES`` and let botocore retry a timed-out call in the same
+        Region before failover could move it.
+
+        Fresh and deep-copied each time: botocore rewrites a client's ``retries`` dict in
+        place while building the client, which must not leak into the next client.
+        """
+        from botocore.config import Config
+
+        options = dict(_default_config()._user_provided_options)
         user = self._get_effective_config()
-        config = base.merge(user) if user is not None else base
+        user_options = getattr(user, "_user_provided_options", None) or {}
+        options.update({k: v for k, v in user_options.items() if v is not None})
+        return Config(**copy.deepcopy(options))
+
+    def _new_client(self, service: str, region: str | None) -> Any:
+        config = self._client_config()
         return create_aws_client(
             service_name=service,
             region_name=region,
@@ -204,6 +258,35 @@ class ChatBedrockCRIS(ChatBedrockConverse):
     def runtime_client(self, region: str) -> Any:
         """The shared bedrock-runtime client for source ``region`` (created on first use)."""
         return self._cris.pool.get(region)
+
+    def _async_runtime(self) -> AsyncRuntime | None:
+        """The native async transport, or ``None`` when async must use the thread pool.
+
+        Built once per model (copies share it) with the same endpoint, credentials, botocore
+        Config and default headers as the sync clients; it opens clients per (event loop,
+        Region) lazily and closes them when their loop shuts down.
+        """
+        state = self._cris
+        if state.apool is not None:
+            return state.apool
+        if state.user_client or state.pool is not state.own_pool:
+            return None  # the sync transport was chosen explicitly: follow it
+        if not native_async_available():
+            warn_native_async_unavailable()
+            return None
+        with state.lock:
+            if state.apool is None:
+                state.apool = AsyncBedrockRuntimePool(
+                    endpoint_url=self.endpoint_url,
+                    credentials_profile_name=self.credentials_profile_name,
+                    aws_access_key_id=self.aws_access_key_id,
+                    aws_secret_access_key=self.aws_secret_access_key,
+                    aws_session_token=self.aws_session_token,
+                    api_key=self.bedrock_api_key,
+                    config=self._client_config(),
+                    default_headers=self.default_headers,
+                )
+        return state.apool
 
     # -- serialization --------------------------------------------------------------------
     @classmethod
@@ -313,10 +396,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             return ChatBedrockConverse._generate(delegate, messages, stop, run_manager, **kwargs)
 
         result, cand, request_id = send_with_failover(plan, send, _result_request_id)
-        message = result.generations[0].message
-        message.response_metadata["model_name"] = cand.model_id
-        message.response_metadata["cris"] = plan.metadata(cand, request_id)
-        return result
+        return finish_result(plan, result, cand, request_id)
 
     def _stream(
         self,
@@ -332,38 +412,79 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             # No run_manager: tokens are reported only for chunks that reach the caller.
             return ChatBedrockConverse._stream(delegate, messages, stop, None, **kwargs)
 
-        last: RouteCandidate | None = None
-        attached = False
+        stamp = StreamAnnotator(plan)
         for chunk, cand in stream_with_failover(plan, open_stream, _has_content):
-            last = cand
-            meta = chunk.message.response_metadata
-            if "model_name" in meta:
-                meta["model_name"] = cand.model_id
-            if response_meta := meta.get("ResponseMetadata"):
-                plan.set_request_id(response_meta.get("RequestId"))
-            if not attached and getattr(chunk.message, "usage_metadata", None) is not None:
-                meta["cris"] = plan.metadata(cand, plan.attempts[-1]["request_id"])
-                attached = True
+            stamp.annotate(chunk, cand)
             if run_manager:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
             yield chunk
-        if last is not None and not attached:
-            chunk = ChatGenerationChunk(
-                message=AIMessageChunk(
-                    content="",
-                    response_metadata={
-                        "model_name": last.model_id,
-                        "cris": plan.metadata(last, plan.attempts[-1]["request_id"]),
-                    },
-                )
-            )
+        if (closing := stamp.closing_chunk()) is not None:
             if run_manager:
-                run_manager.on_llm_new_token("", chunk=chunk)
-            yield chunk
+                run_manager.on_llm_new_token("", chunk=closing)
+            yield closing
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        runtime = self._async_runtime()
+        if runtime is None:
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)
+        plan, user_rm = self._plan(kwargs, run_manager)
+
+        async def send(cand: RouteCandidate) -> ChatResult:
+            delegate = self._delegate(plan, cand, user_rm, SplitClient(cand.source_region))
+            return await agenerate_converse(delegate, runtime, messages, stop, kwargs)
+
+        result, cand, request_id = await asend_with_failover(plan, send, _result_request_id)
+        return finish_result(plan, result, cand, request_id)
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        runtime = self._async_runtime()
+        if runtime is None:
+            fallback = cast(
+                AsyncGenerator[ChatGenerationChunk, None],
+                super()._astream(messages, stop, run_manager, **kwargs),
+            )
+            async with contextlib.aclosing(fallback):
+                async for chunk in fallback:
+                    yield chunk
+            return
+        plan, user_rm = self._plan(kwargs, run_manager)
+
+        def open_stream(cand: RouteCandidate) -> AsyncIterator[ChatGenerationChunk]:
+            delegate = self._delegate(plan, cand, user_rm, SplitClient(cand.source_region))
+            return astream_converse(delegate, runtime, messages, stop, kwargs)
+
+        stamp = StreamAnnotator(plan)
+        chunks = astream_with_failover(plan, open_stream, _has_content)
+        # aclosing: a consumer that stops early (or a cancelled task) closes the HTTP stream
+        # now, not whenever the abandoned generator is collected.
+        async with contextlib.aclosing(chunks):
+            async for chunk, cand in chunks:
+                stamp.annotate(chunk, cand)
+                if run_manager:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        if (closing := stamp.closing_chunk()) is not None:
+            if run_manager:
+                await run_manager.on_llm_new_token("", chunk=closing)
+            yield closing
 
     # -- decision helpers -----------------------------------------------------------------
     def _plan(
-        self, kwargs: dict[str, Any], run_manager: CallbackManagerForLLMRun | None
+        self,
+        kwargs: dict[str, Any],
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
     ) -> tuple[CallPlan, dict[str, str] | None]:
         """Decide everything before sending; pops our kwargs; raises ResidencyError."""
         call: _CallInfo | None = kwargs.pop(_CALL_KEY, None)
@@ -430,14 +551,22 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         return state.source_region
 
     def _delegate(
-        self, plan: CallPlan, cand: RouteCandidate, user_rm: dict[str, str] | None
+        self,
+        plan: CallPlan,
+        cand: RouteCandidate,
+        user_rm: dict[str, str] | None,
+        client: Any = None,
     ) -> ChatBedrockCRIS:
-        """A shallow copy carrying the chosen id, Region and client (no validators re-run)."""
+        """A shallow copy carrying the chosen id, Region and client (no validators re-run).
+
+        ``client`` defaults to the Region's shared boto3 client; the native async path passes
+        a ``SplitClient`` instead (no boto3 client is built for it).
+        """
         route = plan.route
         update: dict[str, Any] = {
             "model_id": cand.model_id,
             "region_name": cand.source_region,
-            "client": self._cris.pool.get(cand.source_region),
+            "client": client if client is not None else self._cris.pool.get(cand.source_region),
             "request_metadata": stamp_request_metadata(
                 user_rm or self.request_metadata, plan.policy, plan.run_id
             ),

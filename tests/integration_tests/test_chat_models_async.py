@@ -1,0 +1,367 @@
+"""``ChatBedrockCRIS``'s native async path against the embedded local Bedrock.
+
+What the wire log shows for async calls (policy, failover, streams), that the native transport
+and not the thread pool carries them, and that cancellation, many event loops and warnings as
+errors leave nothing open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessageChunk
+from langchain_core.prompts import ChatPromptTemplate
+
+import langchain_cris._async_transport as transport
+from langchain_cris._async_transport import NativeAsyncUnavailableWarning
+from langchain_cris._bedrock_errors import BedrockConnectionError, BedrockRateLimitError
+from langchain_cris.binding import with_residency
+from langchain_cris.chat_models import ChatBedrockCRIS
+from langchain_cris.emulator import LocalBedrock
+from langchain_cris.policy import ResidencyPolicy
+from tests.integration_tests.test_routing_e2e import outside_policy
+
+SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+EU = ResidencyPolicy.preset("eu")
+PROMPT = ChatPromptTemplate.from_messages([("human", "{question}")])
+
+
+def make_llm(bedrock: LocalBedrock, **kwargs: Any) -> ChatBedrockCRIS:
+    params: dict[str, Any] = {
+        "model": SONNET,
+        "region_name": "eu-central-1",
+        "endpoint_url": bedrock.endpoint_url,
+        "failover_backoff": 0.0,
+        **kwargs,
+    }
+    return ChatBedrockCRIS(**params)
+
+
+def joined(chunks: list[AIMessageChunk]) -> AIMessageChunk:
+    full = chunks[0]
+    for chunk in chunks[1:]:
+        full = full + chunk
+    return full
+
+
+def _established_to(port: int) -> int:
+    """Client sockets of this process ESTABLISHED to 127.0.0.1:``port`` (Linux /proc)."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == port and fields[3] == "01":
+            count += 1
+    return count
+
+
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/net/tcp").exists(), reason="counts sockets through Linux /proc/net/tcp"
+)
+
+
+class NoThreads(ThreadPoolExecutor):
+    """A default executor that fails the test if anything is run on the thread pool."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        raise AssertionError(f"{getattr(fn, '__qualname__', fn)} was sent to the thread pool")
+
+
+@pytest.fixture
+def slow_stream() -> Iterator[LocalBedrock]:
+    """Stream events 40 ms apart, so a test can act in the middle of a stream."""
+    with LocalBedrock(seed=0, default_region={"ms_per_output_token": 40}) as bedrock:
+        yield bedrock
+
+
+@pytest.fixture
+def no_leaks() -> Iterator[list[str]]:
+    """Warnings are errors; collects ResourceWarnings and unraisable ``__del__`` errors."""
+    found: list[str] = []
+    old_hook = sys.unraisablehook
+    sys.unraisablehook = lambda u: found.append(f"unraisable: {u.exc_value!r}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("error")
+        warnings.simplefilter("always", ResourceWarning)  # recorded, then asserted on
+        yield found
+        gc.collect()
+        found.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+    sys.unraisablehook = old_hook
+
+
+# -- the native path, on the wire -----------------------------------------------------------
+async def test_every_async_entry_point_stays_in_policy_without_threads(
+    local_bedrock: LocalBedrock,
+) -> None:
+    llm = make_llm(local_bedrock)
+    # No output parser: langchain-core runs parsers' aparse on the thread pool itself.
+    chain = with_residency(PROMPT | llm, EU)
+    q = {"question": "Where is my data?"}
+    # Opening this loop's client builds its TLS contexts on a worker thread (aiobotocore,
+    # once per client); every call after that must stay on the event loop.
+    await chain.ainvoke(q)
+    local_bedrock.reset()
+    asyncio.get_running_loop().set_default_executor(NoThreads())
+    assert await chain.ainvoke(q)
+    assert "".join([c.text async for c in chain.astream(q)])
+    assert len(await chain.abatch([q] * 8)) == 8
+    events = [e async for e in chain.astream_events(q, version="v2")]
+    end = next(e for e in events if e["event"] == "on_chat_model_end")
+    assert end["data"]["output"].response_metadata["cris"]["policy"] == "eu"
+
+    records = local_bedrock.wire_log.runtime()
+    assert len(records) == 11
+    assert {r.model_id for r in records} == {"eu." + SONNET}
+    assert all(outside_policy(r, EU) == [] for r in records)
+    assert llm._cris.apool is not None and llm._cris.pool.created == 0  # no boto3 client
+
+
+async def test_ainvoke_and_astream_match_the_sync_path(local_bedrock: LocalBedrock) -> None:
+    llm = make_llm(local_bedrock, residency_policy=EU)
+    sync_msg = llm.invoke("Tell me about Lyon")
+    async_msg = await llm.ainvoke("Tell me about Lyon")
+    assert async_msg.content == sync_msg.content
+    assert async_msg.usage_metadata == sync_msg.usage_metadata
+    assert set(async_msg.response_metadata) == set(sync_msg.response_metadata)
+    assert async_msg.response_metadata["model_name"] == "eu." + SONNET
+    rid = async_msg.response_metadata["cris"]["request_id"]
+    assert rid == local_bedrock.wire_log.runtime()[-1].request_id
+
+    sync_chunks = list(llm.stream("Tell me about Lyon"))
+    async_chunks = [c async for c in llm.astream("Tell me about Lyon")]
+    assert [c.content for c in async_chunks] == [c.content for c in sync_chunks]
+    assert [c.usage_metadata for c in async_chunks] == [c.usage_metadata for c in sync_chunks]
+    s_full, a_full = joined(sync_chunks), joined(async_chunks)
+    assert set(a_full.response_metadata) == set(s_full.response_metadata)
+    assert a_full.response_metadata["cris"]["request_id"] == (
+        local_bedrock.wire_log.runtime()[-1].request_id
+    )
+    assert (
+        a_full.response_metadata["ResponseMetadata"]["RequestId"]
+        == (a_full.response_metadata["cris"]["request_id"])
+    )
+
+
+async def test_tool_calls_stream_natively(local_bedrock: LocalBedrock) -> None:
+    local_bedrock.script.tool_call("magic_function", {"input": 3})
+    llm = make_llm(local_bedrock, residency_policy=EU)
+
+    def magic_function(input: int) -> int:
+        """Apply a magic function to an input."""
+        return input + 2
+
+    bound = llm.bind_tools([magic_function])
+    chunks: list[Any] = [c async for c in bound.astream("What is magic_function(3)?")]
+    full = joined(chunks)
+    assert full.tool_calls[0]["name"] == "magic_function"
+    assert full.tool_calls[0]["args"] == {"input": 3}
+    record = local_bedrock.wire_log.runtime()[-1]
+    assert record.operation == "ConverseStream"
+
+
+# -- failover --------------------------------------------------------------------------------
+async def test_throttled_ainvoke_fails_over_inside_the_policy(
+    local_bedrock: LocalBedrock,
+) -> None:
+    local_bedrock.script.fault("throttle", times=2)
+    msg = await with_residency(make_llm(local_bedrock), EU).ainvoke("hi")
+    attempts = msg.response_metadata["cris"]["attempts"]
+    records = local_bedrock.wire_log.runtime()
+    assert [a["outcome"] for a in attempts] == ["ThrottlingException"] * 2 + ["ok"]
+    assert [r.outcome for r in records] == [a["outcome"] for a in attempts]
+    assert [r.request_id for r in records] == [a["request_id"] for a in attempts]
+    assert [r.source_region for r in records] == [a["source_region"] for a in attempts]
+    assert all(outside_policy(r, EU) == [] for r in records)
+
+
+async def test_regional_outage_under_concurrency_stays_in_policy(
+    local_bedrock: LocalBedrock,
+) -> None:
+    local_bedrock.inject("service_unavailable", region="eu-west-3")
+    chain = with_residency(make_llm(local_bedrock), EU)
+    messages = await asyncio.gather(*(chain.ainvoke("hi") for _ in range(30)))
+    assert all(m.response_metadata["cris"]["attempts"][-1]["outcome"] == "ok" for m in messages)
+    records = local_bedrock.wire_log.runtime()
+    assert any(r.outcome == "ServiceUnavailableException" for r in records)
+    assert all(outside_policy(r, EU) == [] for r in records)
+
+
+async def test_exhausted_async_failover_raises_a_rate_limit_error(
+    local_bedrock: LocalBedrock,
+) -> None:
+    local_bedrock.script.fault("throttle", times=10)
+    llm = make_llm(local_bedrock, max_failover_attempts=2)
+    with pytest.raises(BedrockRateLimitError) as info:
+        await with_residency(llm, EU).ainvoke("hi")
+    assert len(info.value.cris_attempts) == 3  # type: ignore[attr-defined]
+    assert len(local_bedrock.wire_log.runtime()) == 3
+
+
+async def test_astream_fails_over_only_before_the_first_token(
+    local_bedrock: LocalBedrock,
+) -> None:
+    local_bedrock.script.fault("stream_error", after_events=1, exception="throttlingException")
+    chain = with_residency(make_llm(local_bedrock), EU)
+    full = joined([c async for c in chain.astream("Tell me a story")])
+    attempts = full.response_metadata["cris"]["attempts"]
+    assert [a["outcome"] for a in attempts] == ["ThrottlingException", "ok"]
+    assert "deterministic reply" in full.text
+    assert len(local_bedrock.wire_log.runtime()) == 2
+
+    local_bedrock.reset()
+    local_bedrock.script.fault("stream_error", after_events=4, exception="throttlingException")
+    received: list[str] = []
+    with pytest.raises(BedrockRateLimitError):
+        async for chunk in chain.astream("Tell me a long story about Frankfurt"):
+            received.append(chunk.text)
+    assert "".join(received)  # tokens reached the caller, so no second attempt
+    assert len(local_bedrock.wire_log.runtime()) == 1
+
+
+async def test_read_timeout_fails_over_like_the_sync_path(local_bedrock: LocalBedrock) -> None:
+    llm = make_llm(local_bedrock, residency_policy=EU, timeout=1)
+    local_bedrock.inject("hang", seconds=3, times=1)
+    sync_attempts = llm.invoke("hi").response_metadata["cris"]["attempts"]
+    local_bedrock.inject("hang", seconds=3, times=1)
+    async_attempts = (await llm.ainvoke("hi")).response_metadata["cris"]["attempts"]
+    assert [a["outcome"] for a in async_attempts] == [a["outcome"] for a in sync_attempts]
+    assert [a["outcome"] for a in async_attempts] == ["ConnectionError", "ok"]
+
+
+async def test_unreachable_endpoint_is_a_connection_error() -> None:
+    with LocalBedrock(seed=0) as bedrock:
+        endpoint = bedrock.endpoint_url
+    llm = ChatBedrockCRIS(
+        model_id=SONNET,
+        region_name="eu-central-1",
+        endpoint_url=endpoint,  # the server is gone: connection refused
+        residency_policy=EU,
+        failover_backoff=0.0,
+        max_failover_attempts=1,
+    )
+    with pytest.raises(BedrockConnectionError) as info:
+        await llm.ainvoke("hi")
+    assert [a["outcome"] for a in info.value.cris_attempts] == ["ConnectionError"] * 2  # type: ignore[attr-defined]
+
+
+# -- cancellation, loops, leaks --------------------------------------------------------------
+@needs_proc
+async def test_cancelling_astream_closes_its_stream_and_connection(
+    slow_stream: LocalBedrock,
+) -> None:
+    llm = make_llm(slow_stream, residency_policy=EU)
+    first_token = asyncio.Event()
+
+    async def consume() -> None:
+        async for chunk in llm.astream("Tell me a long story about Frankfurt"):
+            if chunk.text:
+                first_token.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first_token.wait(), 5)
+    assert _established_to(slow_stream.port) == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _established_to(slow_stream.port) == 0  # dropped, not parked in the pool
+    assert len(slow_stream.wire_log.runtime()) == 1  # cancellation is not a failover
+
+
+@needs_proc
+async def test_breaking_out_of_astream_closes_the_connection(slow_stream: LocalBedrock) -> None:
+    llm = make_llm(slow_stream, residency_policy=EU)
+    stream = llm.astream("Tell me a long story about Frankfurt")
+    async for chunk in stream:
+        if chunk.text:
+            break
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert _established_to(slow_stream.port) == 0
+
+
+def test_many_event_loops_in_sequence_leave_nothing_open(
+    local_bedrock: LocalBedrock, no_leaks: list[str]
+) -> None:
+    llm = make_llm(local_bedrock, residency_policy=EU)
+
+    async def calls() -> list[str]:
+        msg = await llm.ainvoke("hi")
+        full = joined([c async for c in llm.astream("hi")])
+        return [
+            msg.response_metadata["cris"]["request_id"],
+            full.response_metadata["cris"]["request_id"],
+        ]
+
+    request_ids: list[str] = []
+    for _ in range(5):
+        request_ids += asyncio.run(calls())  # a new loop each time: new clients, closed after
+        pool: Any = llm._cris.apool
+        assert pool._states == {}
+        if Path("/proc/net/tcp").exists():
+            assert _established_to(local_bedrock.port) == 0
+    assert len(set(request_ids)) == 10
+    assert [r.request_id for r in local_bedrock.wire_log.runtime()] == request_ids
+    assert no_leaks == []
+
+
+def test_loops_in_threads_share_the_model_not_the_clients(local_bedrock: LocalBedrock) -> None:
+    llm = make_llm(local_bedrock, residency_policy=EU)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(asyncio.wait_for(llm.ainvoke("hi"), 10))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert errors == []
+    assert len(local_bedrock.wire_log.runtime()) == 4
+
+
+async def test_native_async_is_concurrent_not_thread_bound() -> None:
+    with LocalBedrock(seed=0, default_region={"latency_ms": 200}) as bedrock:
+        llm = make_llm(bedrock, residency_policy=EU)
+        await llm.ainvoke("warm up")  # opens the client for this loop
+        start = time.perf_counter()
+        await asyncio.gather(*(llm.ainvoke("hi") for _ in range(48)))
+        elapsed = time.perf_counter() - start
+    # A six-thread pool would need 8 rounds of 200 ms (1.6 s); native async needs about one.
+    assert elapsed < 1.2, f"48 concurrent calls of 200 ms took {elapsed:.2f}s"
+
+
+# -- fallback --------------------------------------------------------------------------------
+@pytest.fixture
+def unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulate a missing extra: aiobotocore cannot be imported, fresh once-only flags."""
+    monkeypatch.setattr(transport, "_reason_cache", [])
+    monkeypatch.setattr(transport, "_warned", threading.Event())
+    monkeypatch.setitem(sys.modules, "aiobotocore.session", None)
+
+
+@pytest.mark.usefixtures("unavailable")
+async def test_without_the_extra_async_still_works_and_warns_once(
+    local_bedrock: LocalBedrock,
+) -> None:
+    llm = make_llm(local_bedrock, residency_policy=EU)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await llm.ainvoke("hi")
+        full = joined([c async for c in llm.astream("hi")])
+    ours = [w for w in caught if issubclass(w.category, NativeAsyncUnavailableWarning)]
+    assert len(ours) == 1 and "langchain-cris[async]" in str(ours[0].message)
+    assert full.response_metadata["cris"]["policy"] == "eu"
+    assert llm._cris.apool is None and llm._cris.pool.created == 1  # the boto3 path
+    assert len(local_bedrock.wire_log.runtime()) == 2
