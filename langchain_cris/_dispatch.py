@@ -249,6 +249,64 @@ def _rm_value(text: str) -> str:
 
 
 # -- loops --------------------------------------------------------------------------------
+def _failed(plan: CallPlan, cand: RouteCandidate, exc: Exception, started: float) -> None:
+    """Record a failed send; re-raise (translated) unless the error allows failover."""
+    code = error_code(exc)
+    plan.record(cand, code or type(exc).__name__, request_id_of(exc), started)
+    if not is_failover_code(code):
+        plan.fail(exc)
+
+
+class _FirstTokenGate:
+    """Holds a stream's leading chunks without content until its first token (the failover point).
+
+    Until a chunk with content arrives, a broken stream may still move to the next candidate,
+    and the caller never sees the abandoned attempt's chunks; after it, a failure is final.
+    """
+
+    __slots__ = ("_cand", "_held", "_is_content", "_plan", "_started", "released")
+
+    def __init__(
+        self,
+        plan: CallPlan,
+        cand: RouteCandidate,
+        is_content: Callable[[Any], bool],
+        started: float,
+    ) -> None:
+        self._plan = plan
+        self._cand = cand
+        self._is_content = is_content
+        self._started = started
+        self._held: list[Any] = []
+        self.released = False
+
+    def feed(self, chunk: Any) -> list[Any]:
+        """The chunks to pass on now (none while holding)."""
+        if self.released:
+            return [chunk]
+        if not self._is_content(chunk):
+            self._held.append(chunk)
+            return []
+        return [*self._release(), chunk]
+
+    def finish(self) -> list[Any]:
+        """The stream ended cleanly: whatever is still held."""
+        return [] if self.released else self._release()
+
+    def failed(self, exc: Exception) -> None:
+        """The stream broke: after the first token report it and re-raise, else record it."""
+        if self.released:  # the caller has tokens: no failover, report where it broke
+            self._plan.attempts[-1]["outcome"] = error_code(exc) or type(exc).__name__
+            self._plan.fail(exc)
+        _failed(self._plan, self._cand, exc, self._started)
+
+    def _release(self) -> list[Any]:
+        self.released = True
+        self._plan.record(self._cand, "ok", None, self._started)
+        held, self._held = self._held, []
+        return held
+
+
 def send_with_failover(
     plan: CallPlan,
     send: Callable[[RouteCandidate], T],
@@ -263,10 +321,7 @@ def send_with_failover(
         try:
             result = send(cand)
         except Exception as exc:
-            code = error_code(exc)
-            plan.record(cand, code or type(exc).__name__, request_id_of(exc), started)
-            if not is_failover_code(code):
-                plan.fail(exc)
+            _failed(plan, cand, exc, started)
             last = exc
             continue
         rid = request_id(result)
@@ -290,10 +345,7 @@ async def asend_with_failover(
         try:
             result = await send(cand)
         except Exception as exc:
-            code = error_code(exc)
-            plan.record(cand, code or type(exc).__name__, request_id_of(exc), started)
-            if not is_failover_code(code):
-                plan.fail(exc)
+            _failed(plan, cand, exc, started)
             last = exc
             continue
         rid = request_id(result)
@@ -311,46 +363,29 @@ def stream_with_failover(
     """Stream from the plan's candidates; fail over only before content reached the caller.
 
     Chunks without content (message start, block stop) are held back until the first chunk
-    with content, so a stream that breaks before its first token is retried on the next
-    candidate, and the caller never sees the abandoned attempt's chunks.
+    with content (see :class:`_FirstTokenGate`), so a stream that breaks before its first
+    token is retried on the next candidate.
     """
     last: Exception | None = None
     for cand, delay in plan.schedule():
         if delay:
             time.sleep(delay)
-        started = time.perf_counter()
-        held: list[C] = []
-        released = False
+        gate = _FirstTokenGate(plan, cand, is_content, time.perf_counter())
         stream = open_stream(cand)
         try:
             for chunk in stream:
-                if not released:
-                    if not is_content(chunk):
-                        held.append(chunk)
-                        continue
-                    released = True
-                    plan.record(cand, "ok", None, started)
-                    for h in held:
-                        yield h, cand
-                yield chunk, cand
+                for out in gate.feed(chunk):
+                    yield out, cand
         except Exception as exc:
-            code = error_code(exc)
-            if released:  # the caller has tokens: no failover, report where it broke
-                plan.attempts[-1]["outcome"] = code or type(exc).__name__
-                plan.fail(exc)
-            plan.record(cand, code or type(exc).__name__, request_id_of(exc), started)
-            if not is_failover_code(code):
-                plan.fail(exc)
+            gate.failed(exc)
             last = exc
             continue
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-        if not released:
-            plan.record(cand, "ok", None, started)
-            for h in held:
-                yield h, cand
+        for out in gate.finish():
+            yield out, cand
         return
     assert last is not None
     plan.fail(last)
@@ -369,39 +404,22 @@ async def astream_with_failover(
     for cand, delay in plan.schedule():
         if delay:
             await asyncio.sleep(delay)
-        started = time.perf_counter()
-        held: list[C] = []
-        released = False
+        gate = _FirstTokenGate(plan, cand, is_content, time.perf_counter())
         stream = open_stream(cand)
         try:
             async for chunk in stream:
-                if not released:
-                    if not is_content(chunk):
-                        held.append(chunk)
-                        continue
-                    released = True
-                    plan.record(cand, "ok", None, started)
-                    for h in held:
-                        yield h, cand
-                yield chunk, cand
+                for out in gate.feed(chunk):
+                    yield out, cand
         except Exception as exc:
-            code = error_code(exc)
-            if released:
-                plan.attempts[-1]["outcome"] = code or type(exc).__name__
-                plan.fail(exc)
-            plan.record(cand, code or type(exc).__name__, request_id_of(exc), started)
-            if not is_failover_code(code):
-                plan.fail(exc)
+            gate.failed(exc)
             last = exc
             continue
         finally:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
-        if not released:
-            plan.record(cand, "ok", None, started)
-            for h in held:
-                yield h, cand
+        for out in gate.finish():
+            yield out, cand
         return
     assert last is not None
     plan.fail(last)
