@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import gc
 import os
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -32,6 +31,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
+
+from _local_bedrock import local_bedrock_process
 
 MODEL = "eu.amazon.nova-lite-v1:0"
 REGION = "eu-central-1"
@@ -262,15 +263,6 @@ def _run(
 # -- the emulator --------------------------------------------------------------------------------
 
 
-_CHILD = """
-import sys
-from langchain_cris.emulator import LocalBedrock
-with LocalBedrock(seed=0, default_region={{"latency_ms": {latency_ms}}}) as lb:
-    print(lb.endpoint_url, flush=True)
-    sys.stdin.read()
-"""
-
-
 @contextmanager
 def local_bedrock(server: str, latency_ms: float) -> Iterator[str]:
     """The endpoint of a local Bedrock with ``latency_ms`` per call, in a thread or child."""
@@ -280,19 +272,8 @@ def local_bedrock(server: str, latency_ms: float) -> Iterator[str]:
         with LocalBedrock(seed=0, default_region={"latency_ms": latency_ms}) as lb:
             yield lb.endpoint_url
         return
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD.format(latency_ms=latency_ms)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        yield child.stdout.readline().strip()
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(10)
+    with local_bedrock_process(latency_ms) as endpoint:
+        yield endpoint
 
 
 def main(argv: list[str] | None = None) -> int:

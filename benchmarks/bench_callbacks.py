@@ -24,14 +24,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _local_bedrock import local_bedrock_process
 
 MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 REGION = "eu-central-1"
@@ -42,32 +42,6 @@ FAKE_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "LANGSMITH_TRACING": "false",
 }
-
-_CHILD = """
-import sys
-from langchain_cris.emulator import LocalBedrock
-with LocalBedrock(seed=0, default_region={{"latency_ms": {latency_ms}}}) as lb:
-    print(lb.endpoint_url, flush=True)
-    sys.stdin.read()
-"""
-
-
-@contextmanager
-def local_bedrock(latency_ms: float) -> Iterator[str]:
-    """A local Bedrock in a child process; yields its endpoint."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD.format(latency_ms=latency_ms)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        yield child.stdout.readline().strip()
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()
-        child.wait(10)
 
 
 def _contenders(endpoint: str, workdir: Path) -> dict[str, tuple[Callable[[], Any], Any]]:
@@ -124,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.update(FAKE_ENV)
     for latency in (0.0, args.latency_ms):
-        with local_bedrock(latency) as endpoint:
+        with local_bedrock_process(latency) as endpoint:
             medians = measure(endpoint, args.calls, args.warmup)
         base = medians["bare"]
         print(f"\nlocal Bedrock, {latency:.0f} ms model latency, {args.calls} calls each (median)")
