@@ -7,7 +7,7 @@ the residency facts: the LLM runs get ``cris_*`` metadata and ``residency:``/``s
 from ``CRISCallbackHandler``; each row's outputs name the profile, source Region and request id;
 the served Region is written as ``cris_served_region`` feedback once CloudTrail names it.
 
-Without ``LANGSMITH_API_KEY`` nothing is uploaded: ``evaluate(..., upload_runs=False)`` keeps the
+Without ``LANGSMITH_API_KEY`` nothing is uploaded: ``evaluate(..., upload_results=False)`` keeps the
 experiment runs local, and the chain inside each run executes with tracing off (langchain-core
 would otherwise attach a ``LangChainTracer`` that POSTs the child runs even in LangSmith's
 "local" tracing mode). The residency facts then live on the experiment run (metadata and
@@ -155,7 +155,9 @@ def run_variant(
                 "cris_allowed_regions": sorted(policy.regions),
             },
             max_concurrency=0,
-            upload_runs=upload,
+            # ``upload_results``: the name every langsmith release accepts (0.15 also
+            # spells it ``upload_runs``).
+            upload_results=upload,
             # Offline: no background uploader thread (it would ask LangSmith for /info).
             client=Client() if upload else Client(auto_batch_tracing=False),
         )
@@ -183,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_backend_args(parser)
     parser.add_argument("--out", type=Path, default=None, help="directory for the JSON results")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore", message=".*'upload_runs' parameter is in beta")
+    warnings.filterwarnings("ignore", message=r".*'upload_(runs|results)' parameter is in beta")
     upload = bool(os.environ.get("LANGSMITH_API_KEY") or os.environ.get("LANGCHAIN_API_KEY"))
     out_dir = args.out or Path(tempfile.mkdtemp(prefix="cris-experiment-"))
     out_dir.mkdir(parents=True, exist_ok=True)

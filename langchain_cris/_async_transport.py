@@ -614,7 +614,8 @@ def _stream_transport_error(exc: Exception, stream: Any) -> Exception | None:
     import aiohttp
     from botocore.exceptions import ReadTimeoutError, ResponseStreamingError
 
-    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
+    # TimeoutError is not asyncio.TimeoutError before Python 3.11 (and is an OSError there).
+    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)):
         raw = getattr(stream, "_raw_stream", None)
         return ReadTimeoutError(endpoint_url=str(getattr(raw, "url", "")), error=exc)
     if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError)):
