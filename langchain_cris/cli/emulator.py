@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-HELP = "Run the embedded local Bedrock (Converse, CRIS routing, CloudTrail) until Ctrl-C."
+HELP = "run the embedded local Bedrock (Converse, CRIS routing, CloudTrail) until Ctrl-C."
 
 __all__ = ["HELP", "configure", "main", "run"]
 
