@@ -8,11 +8,7 @@ unclosed sessions or sockets with warnings turned into errors.
 from __future__ import annotations
 
 import asyncio
-import gc
-import sys
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +18,7 @@ from botocore.exceptions import ClientError, EventStreamError, HTTPClientError
 
 from langchain_cris._async_transport import AsyncBedrockRuntimePool
 from langchain_cris.emulator import LocalBedrock
+from tests.integration_tests._async_checks import established_to, needs_proc
 
 MODEL = "eu.amazon.nova-lite-v1:0"
 REGION = "eu-central-1"
@@ -29,44 +26,6 @@ EU = {"eu-central-1", "eu-north-1", "eu-west-1", "eu-west-3"}
 MESSAGES = [{"role": "user", "content": [{"text": "Tell me something about Europe."}]}]
 ONE_ATTEMPT = Config(retries={"mode": "standard", "total_max_attempts": 1})
 THREE_ATTEMPTS = Config(retries={"mode": "standard", "total_max_attempts": 3})
-
-
-def _established_to(port: int) -> int:
-    """Client sockets of this process ESTABLISHED to 127.0.0.1:``port`` (Linux /proc)."""
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        remote_port = int(fields[2].split(":")[1], 16)
-        if remote_port == port and fields[3] == "01":
-            count += 1
-    return count
-
-
-needs_proc = pytest.mark.skipif(
-    not Path("/proc/net/tcp").exists(), reason="counts sockets through Linux /proc/net/tcp"
-)
-
-
-@pytest.fixture
-def slow_stream() -> Iterator[LocalBedrock]:
-    """Stream events 40 ms apart, so a test can act in the middle of a stream."""
-    with LocalBedrock(seed=0, default_region={"ms_per_output_token": 40}) as bedrock:
-        yield bedrock
-
-
-@pytest.fixture
-def no_leaks() -> Iterator[list[str]]:
-    """Warnings are errors; collects ResourceWarnings and unraisable ``__del__`` errors."""
-    found: list[str] = []
-    old_hook = sys.unraisablehook
-    sys.unraisablehook = lambda u: found.append(f"unraisable: {u.exc_value!r}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("error")
-        warnings.simplefilter("always", ResourceWarning)  # recorded, then asserted on
-        yield found
-        gc.collect()
-        found.extend(f"{w.category.__name__}: {w.message}" for w in caught)
-    sys.unraisablehook = old_hook
 
 
 # -- the wire -----------------------------------------------------------------------------------
@@ -130,7 +89,7 @@ async def test_connections_are_bounded_by_max_pool_connections() -> None:
         async def watch() -> None:
             nonlocal peak
             while True:
-                peak = max(peak, _established_to(bedrock.port))
+                peak = max(peak, established_to(bedrock.port))
                 await asyncio.sleep(0.02)
 
         watcher = asyncio.create_task(watch())
@@ -224,19 +183,19 @@ async def test_cancelling_mid_stream_closes_stream_and_connection(
 
     task = asyncio.create_task(consume())
     await asyncio.wait_for(first_delta.wait(), 5)
-    assert _established_to(slow_stream.port) == 1
+    assert established_to(slow_stream.port) == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert _established_to(slow_stream.port) == 0  # dropped, not parked in the pool
+    assert established_to(slow_stream.port) == 0  # dropped, not parked in the pool
 
     # Control: a stream read to the end keeps its connection for reuse.
     async with pool.converse_stream(REGION, modelId=MODEL, messages=MESSAGES) as stream:
         async for _ in stream:
             pass
-    assert _established_to(slow_stream.port) == 1
+    assert established_to(slow_stream.port) == 1
     await pool.aclose()
-    assert _established_to(slow_stream.port) == 0
+    assert established_to(slow_stream.port) == 0
 
 
 def test_many_event_loops_in_sequence_leave_nothing_open(
@@ -259,7 +218,7 @@ def test_many_event_loops_in_sequence_leave_nothing_open(
         request_ids += asyncio.run(calls())  # each run closes its loop's clients on shutdown
         assert pool._states == {}
         if Path("/proc/net/tcp").exists():
-            assert _established_to(local_bedrock.port) == 0
+            assert established_to(local_bedrock.port) == 0
     assert len(set(request_ids)) == 10
     assert [r.request_id for r in local_bedrock.wire_log.runtime()] == request_ids
     assert no_leaks == []
@@ -279,7 +238,7 @@ def test_abandoned_stream_is_closed_at_loop_shutdown(
     with pytest.raises(KeyboardInterrupt):
         asyncio.run(walk_away())
     if Path("/proc/net/tcp").exists():
-        assert _established_to(slow_stream.port) == 0
+        assert established_to(slow_stream.port) == 0
     assert no_leaks == []
 
 

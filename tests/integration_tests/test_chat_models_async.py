@@ -8,12 +8,11 @@ errors leave nothing open.
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from langchain_cris.binding import with_residency
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.emulator import LocalBedrock
 from langchain_cris.policy import ResidencyPolicy
+from tests.integration_tests._async_checks import established_to, needs_proc
 from tests.integration_tests.test_routing_e2e import outside_policy
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -54,48 +54,11 @@ def joined(chunks: list[AIMessageChunk]) -> AIMessageChunk:
     return full
 
 
-def _established_to(port: int) -> int:
-    """Client sockets of this process ESTABLISHED to 127.0.0.1:``port`` (Linux /proc)."""
-    count = 0
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[2].split(":")[1], 16) == port and fields[3] == "01":
-            count += 1
-    return count
-
-
-needs_proc = pytest.mark.skipif(
-    not Path("/proc/net/tcp").exists(), reason="counts sockets through Linux /proc/net/tcp"
-)
-
-
 class NoThreads(ThreadPoolExecutor):
     """A default executor that fails the test if anything is run on the thread pool."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         raise AssertionError(f"{getattr(fn, '__qualname__', fn)} was sent to the thread pool")
-
-
-@pytest.fixture
-def slow_stream() -> Iterator[LocalBedrock]:
-    """Stream events 40 ms apart, so a test can act in the middle of a stream."""
-    with LocalBedrock(seed=0, default_region={"ms_per_output_token": 40}) as bedrock:
-        yield bedrock
-
-
-@pytest.fixture
-def no_leaks() -> Iterator[list[str]]:
-    """Warnings are errors; collects ResourceWarnings and unraisable ``__del__`` errors."""
-    found: list[str] = []
-    old_hook = sys.unraisablehook
-    sys.unraisablehook = lambda u: found.append(f"unraisable: {u.exc_value!r}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("error")
-        warnings.simplefilter("always", ResourceWarning)  # recorded, then asserted on
-        yield found
-        gc.collect()
-        found.extend(f"{w.category.__name__}: {w.message}" for w in caught)
-    sys.unraisablehook = old_hook
 
 
 # -- the native path, on the wire -----------------------------------------------------------
@@ -268,11 +231,11 @@ async def test_cancelling_astream_closes_its_stream_and_connection(
 
     task = asyncio.create_task(consume())
     await asyncio.wait_for(first_token.wait(), 5)
-    assert _established_to(slow_stream.port) == 1
+    assert established_to(slow_stream.port) == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert _established_to(slow_stream.port) == 0  # dropped, not parked in the pool
+    assert established_to(slow_stream.port) == 0  # dropped, not parked in the pool
     assert len(slow_stream.wire_log.runtime()) == 1  # cancellation is not a failover
 
 
@@ -284,7 +247,7 @@ async def test_breaking_out_of_astream_closes_the_connection(slow_stream: LocalB
         if chunk.text:
             break
     await stream.aclose()  # type: ignore[attr-defined]
-    assert _established_to(slow_stream.port) == 0
+    assert established_to(slow_stream.port) == 0
 
 
 def test_many_event_loops_in_sequence_leave_nothing_open(
@@ -306,7 +269,7 @@ def test_many_event_loops_in_sequence_leave_nothing_open(
         pool: Any = llm._cris.apool
         assert pool._states == {}
         if Path("/proc/net/tcp").exists():
-            assert _established_to(local_bedrock.port) == 0
+            assert established_to(local_bedrock.port) == 0
     assert len(set(request_ids)) == 10
     assert [r.request_id for r in local_bedrock.wire_log.runtime()] == request_ids
     assert no_leaks == []
