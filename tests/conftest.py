@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 
 import pytest
+
+import langchain_cris._async_transport as transport
 
 # The embedded local Bedrock's fixtures (``local_bedrock`` …), shipped with the package.
 pytest_plugins = ["langchain_cris.emulator.pytest_plugin"]
@@ -32,3 +36,11 @@ def _offline_aws_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     monkeypatch.delenv("LANGCHAIN_API_KEY", raising=False)
     monkeypatch.setenv("LANGSMITH_TRACING", "false")
     monkeypatch.setenv("LANGCHAIN_TRACING_V2", "false")
+
+
+@pytest.fixture
+def unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulate a missing extra: aiobotocore cannot be imported, fresh once-only flags."""
+    monkeypatch.setattr(transport, "_reason_cache", [])
+    monkeypatch.setattr(transport, "_warned", threading.Event())
+    monkeypatch.setitem(sys.modules, "aiobotocore.session", None)

@@ -8,7 +8,6 @@ errors leave nothing open.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 import warnings
@@ -21,7 +20,6 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_core.prompts import ChatPromptTemplate
 
-import langchain_cris._async_transport as transport
 from langchain_cris._async_transport import NativeAsyncUnavailableWarning
 from langchain_cris._bedrock_errors import BedrockConnectionError, BedrockRateLimitError
 from langchain_cris.binding import with_residency
@@ -306,14 +304,6 @@ async def test_native_async_is_concurrent_not_thread_bound() -> None:
 
 
 # -- fallback --------------------------------------------------------------------------------
-@pytest.fixture
-def unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Simulate a missing extra: aiobotocore cannot be imported, fresh once-only flags."""
-    monkeypatch.setattr(transport, "_reason_cache", [])
-    monkeypatch.setattr(transport, "_warned", threading.Event())
-    monkeypatch.setitem(sys.modules, "aiobotocore.session", None)
-
-
 @pytest.mark.usefixtures("unavailable")
 async def test_without_the_extra_async_still_works_and_warns_once(
     local_bedrock: LocalBedrock,

@@ -8,7 +8,6 @@ compare the native path with the sync one on identical replies.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import uuid
 import warnings
@@ -25,7 +24,6 @@ from langchain_core.outputs import LLMResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
 
-import langchain_cris._async_transport as transport
 from langchain_cris._async_send import SplitClient
 from langchain_cris._async_transport import NativeAsyncUnavailableWarning
 from langchain_cris._bedrock_errors import (
@@ -457,14 +455,6 @@ async def test_breaking_out_of_astream_closes_the_stream(fake: FakeBedrock) -> N
 
 
 # -- when the native path is not used --------------------------------------------------------
-@pytest.fixture
-def unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Simulate a missing extra: aiobotocore cannot be imported, fresh once-only flags."""
-    monkeypatch.setattr(transport, "_reason_cache", [])
-    monkeypatch.setattr(transport, "_warned", threading.Event())
-    monkeypatch.setitem(sys.modules, "aiobotocore.session", None)
-
-
 @pytest.mark.usefixtures("unavailable")
 async def test_without_the_extra_async_warns_once_and_uses_the_thread_pool(
     fake: FakeBedrock,
