@@ -62,6 +62,7 @@ from langchain_cris.audit.records import (
     ViolationEvent,
     call_record,
     format_ts,
+    parse_ts,
     summarize_records,
 )
 from langchain_cris.audit.sink import AuditSink
@@ -165,6 +166,10 @@ def _message_text(message: BaseMessage) -> str:
     return message.text if isinstance(message.text, str) else str(message.content)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class CRISCallbackHandler(BaseCallbackHandler):
     """Records where every Bedrock chat-model call was sent and, later, where it ran.
 
@@ -200,6 +205,8 @@ class CRISCallbackHandler(BaseCallbackHandler):
         reconcile_first_poll: Seconds before the first look (default 5).
         reconcile_max_interval: Cap on the backoff between looks (default 60).
         reconcile_sources: Custom sources (tests, other stores); replaces the AWS ones.
+        clock: What "now" is for record timestamps and CloudTrail's 90-day lookup horizon
+            (default: the wall clock, UTC); inject one in tests and replays.
 
     Raises:
         ValueError: ``reconcile`` is not ``"off"``/``"background"``, or ``background`` was
@@ -241,8 +248,10 @@ class CRISCallbackHandler(BaseCallbackHandler):
         reconcile_first_poll: float = DEFAULT_FIRST_POLL_S,
         reconcile_max_interval: float = DEFAULT_MAX_INTERVAL_S,
         reconcile_sources: Sequence[Source] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
+        self._clock: Callable[[], datetime] = clock or _utc_now
         if reconcile not in _RECONCILE_MODES:
             raise ValueError(
                 f"reconcile={reconcile!r} is not supported; allowed: "
@@ -303,7 +312,7 @@ class CRISCallbackHandler(BaseCallbackHandler):
         source = _source_region(serialized, meta)
         start = _RunStart(
             started=time.perf_counter(),
-            ts=format_ts(),
+            ts=format_ts(self._clock()),
             parent_run_id=str(parent_run_id) if parent_run_id else None,
             metadata=meta,
             model=str(model) if model else None,
@@ -466,7 +475,7 @@ class CRISCallbackHandler(BaseCallbackHandler):
             request_id=record["request_id"],
             run_id=record["run_id"],
             source_region=record["source_region"],
-            call_time=datetime.now(timezone.utc),
+            call_time=parse_ts(record["ts"]),
             allowed_regions=frozenset(record["allowed_regions"]),
             policy=record["policy"],
         )
@@ -497,7 +506,9 @@ class CRISCallbackHandler(BaseCallbackHandler):
     def _ensure_reconciler(self) -> ServedRegionReconciler:
         with self._lock:
             if self._reconciler is None:
-                sources: list[Source] = self._custom_sources or [CloudTrailLookup(self._clients)]
+                sources: list[Source] = self._custom_sources or [
+                    CloudTrailLookup(self._clients, clock=self._clock)
+                ]
                 if self._custom_sources is None and self._log_group:
                     sources.append(InvocationLogLookup(self._clients, self._log_group))
                 deadline, first_poll, max_interval = self._reconcile_timing

@@ -26,7 +26,7 @@ import json
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from langchain_cris.audit._jsonstream import (
@@ -43,10 +43,13 @@ from langchain_cris.audit._jsonstream import (
 
 __all__ = [
     "BEDROCK_EVENT_SOURCE",
+    "LOOKUP_EVENTS_HORIZON",
     "RUNTIME_EVENT_NAMES",
     "AuditInputError",
     "CloudTrailCall",
     "ErrorHandler",
+    "LookupHorizonError",
+    "clamp_to_lookup_horizon",
     "iter_cloudtrail_files",
     "lookup_cloudtrail_calls",
     "parse_cloudtrail_event",
@@ -59,6 +62,54 @@ RUNTIME_EVENT_NAMES = frozenset(
     {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
 )
 """Event names of inference calls; everything else Bedrock logs is control plane."""
+
+LOOKUP_EVENTS_HORIZON = timedelta(days=90)
+"""How far back ``LookupEvents`` can see: "You can look up events that occurred in a Region within
+the last 90 days" (CloudTrail API reference, LookupEvents, as shipped in botocore's service model).
+Older events exist only in a trail's S3 files (or CloudTrail Lake), which
+:func:`iter_cloudtrail_files` reads."""
+
+
+class LookupHorizonError(AuditInputError):
+    """A live ``LookupEvents`` window lies wholly before CloudTrail's 90-day horizon.
+
+    LookupEvents would answer with an empty page, which reads like "no calls" when it means "no
+    longer visible": refusing says so instead.
+    """
+
+
+def clamp_to_lookup_horizon(
+    start_time: datetime, end_time: datetime, *, now: datetime
+) -> tuple[datetime, str | None]:
+    """Fit a live window to what ``LookupEvents`` can still return.
+
+    Args:
+        start_time: Requested start of the window.
+        end_time: Requested end of the window.
+        now: The current time (a parameter, so callers and tests decide what "now" is).
+
+    Returns:
+        The start to ask for (never before ``now - 90 days``) and, when the request was cut, a
+        sentence saying what is not visible and where to read it instead.
+
+    Raises:
+        LookupHorizonError: ``end_time`` itself is older than the horizon: nothing could be found.
+    """
+    horizon = now - LOOKUP_EVENTS_HORIZON
+    if end_time < horizon:
+        raise LookupHorizonError(
+            f"the window ends {end_time.isoformat()}, before CloudTrail LookupEvents' 90-day "
+            f"horizon ({horizon.isoformat()}): LookupEvents cannot return those events; audit the "
+            "trail's S3 files (or CloudTrail Lake exports) instead"
+        )
+    if start_time < horizon:
+        return horizon, (
+            f"CloudTrail LookupEvents only returns the last 90 days: events before "
+            f"{horizon.isoformat()} are not visible live and are not counted; audit the trail's "
+            "S3 files for them"
+        )
+    return start_time, None
+
 
 # Read size for CloudTrail files; a module attribute so tests can shrink it and make records
 # straddle reads.

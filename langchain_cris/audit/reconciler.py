@@ -100,12 +100,15 @@ class PendingCall:
     policy: str | None = None
 
     @classmethod
-    def from_call_record(cls, record: Mapping[str, Any]) -> PendingCall:
+    def from_call_record(
+        cls, record: Mapping[str, Any], *, clock: Callable[[], datetime] | None = None
+    ) -> PendingCall:
+        """The pending call of an audit-log ``call`` record (``clock`` dates one without ``ts``)."""
         return cls(
             request_id=record.get("request_id"),
             run_id=record.get("run_id"),
             source_region=str(record.get("source_region")),
-            call_time=parse_ts(str(record["ts"])) if record.get("ts") else _now(),
+            call_time=parse_ts(str(record["ts"])) if record.get("ts") else (clock or _now)(),
             allowed_regions=frozenset(record.get("allowed_regions") or ()),
             policy=record.get("policy"),
         )
@@ -250,17 +253,44 @@ def _window(calls: Sequence[PendingCall]) -> tuple[datetime, datetime]:
 
 
 class CloudTrailLookup:
-    """CloudTrail ``LookupEvents`` in each call's source Region (paginated, by request id)."""
+    """CloudTrail ``LookupEvents`` in each call's source Region (paginated, by request id).
+
+    Args:
+        clients: Where the ``cloudtrail`` clients come from.
+        clock: What "now" is (default: the wall clock), for LookupEvents' 90-day horizon: a call
+            older than that is not looked up (it can no longer be found live); if every call
+            asked for is, :class:`~langchain_cris.audit.cloudtrail.LookupHorizonError` says so,
+            so the call stays pending with a reason rather than silently "not found".
+    """
 
     name = "cloudtrail"
 
-    def __init__(self, clients: AwsClients) -> None:
+    def __init__(self, clients: AwsClients, *, clock: Callable[[], datetime] | None = None) -> None:
         self._clients = clients
+        self._clock = clock or _now
 
     def lookup(self, region: str, calls: Sequence[PendingCall]) -> EvidenceIndex:
-        from langchain_cris.audit.cloudtrail import lookup_cloudtrail_calls
+        from langchain_cris.audit.cloudtrail import (
+            LOOKUP_EVENTS_HORIZON,
+            LookupHorizonError,
+            lookup_cloudtrail_calls,
+        )
 
         index = EvidenceIndex()
+        horizon = self._clock() - LOOKUP_EVENTS_HORIZON
+        visible = [c for c in calls if c.call_time + WINDOW_MARGIN >= horizon]
+        if len(visible) < len(calls):
+            too_old = [c.request_id or f"run:{c.run_id}" for c in calls if c not in visible]
+            message = (
+                f"{len(too_old)} call(s) in {region} ({', '.join(too_old[:3])}"
+                f"{', …' if len(too_old) > 3 else ''}) are older than CloudTrail LookupEvents' "
+                f"90-day horizon ({horizon.isoformat()}): reconcile them from the trail's S3 "
+                "files (langchain-cris reconcile --cloudtrail FILE…)"
+            )
+            if not visible:
+                raise LookupHorizonError(message)
+            logger.warning(message)
+        calls = visible
         wanted = {c.request_id for c in calls if c.request_id}
         if not wanted:
             return index
@@ -566,6 +596,7 @@ def reconcile_audit_log(
     poll_interval: float = 5.0,
     on_violation: Callable[[ViolationEvent], None] | None = None,
     fsync: bool = True,
+    clock: Callable[[], datetime] | None = None,
 ) -> ReconcileReport:
     """Fill in every pending served Region of an audit log, appending reconciliation records.
 
@@ -580,6 +611,7 @@ def reconcile_audit_log(
         poll_interval: Seconds between live rounds.
         on_violation: Called for each newly reconciled call served outside its policy.
         fsync: ``fsync`` each appended record.
+        clock: What "now" is for a call record without a timestamp (default: the wall clock).
 
     Returns:
         A :class:`ReconcileReport`; ``report.exit_code`` is 1 when the log holds violations.
@@ -592,7 +624,9 @@ def reconcile_audit_log(
     report.problems += [f"{os.fspath(path)}:{line}: {why}" for line, why in log.problems]
     states = summarize_records(log.records)
     report.calls = len(states)
-    waiting = [PendingCall.from_call_record(s.call) for s in pending_calls(states) if s.call]
+    waiting = [
+        PendingCall.from_call_record(s.call, clock=clock) for s in pending_calls(states) if s.call
+    ]
     report.pending_before = len(waiting)
 
     def on_error(where: str, exc: Exception) -> None:

@@ -11,7 +11,8 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 
 from langchain_cris.errors import ResidencyError
 
@@ -52,10 +53,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit code."""
+def utc_now() -> datetime:
+    """The wall clock, in UTC: the default ``clock`` of :func:`main`."""
+    return datetime.now(timezone.utc)
+
+
+def main(argv: Sequence[str] | None = None, *, clock: Callable[[], datetime] = utc_now) -> int:
+    """Entry point; returns the process exit code.
+
+    Args:
+        argv: Arguments (default: ``sys.argv[1:]``).
+        clock: What "now" is for relative times (``--since 2h``) and CloudTrail's 90-day
+            LookupEvents horizon; sub-commands read it as ``args.clock`` and never the wall clock
+            themselves, so tests (and replays of old evidence) can fix it.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.clock = clock
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -20,12 +20,18 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from langchain_cris.audit._progress import Progress
-from langchain_cris.audit.cloudtrail import AuditInputError, CloudTrailCall, parse_time
+from langchain_cris.audit.cloudtrail import (
+    AuditInputError,
+    CloudTrailCall,
+    LookupHorizonError,
+    clamp_to_lookup_horizon,
+    parse_time,
+)
 from langchain_cris.audit.invocation_logs import InvocationLogEntry
 from langchain_cris.audit.report import (
     DEFAULT_MAX_VIOLATIONS,
@@ -140,7 +146,7 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the audit; returns 0 (clean), 1 (violations) or 2 (bad usage)."""
     policy = load_policy(args.policy)
-    now = datetime.now(timezone.utc)
+    now: datetime = args.clock()
     try:
         since = _when(args.since, now)
         until = _when(args.until, now)
@@ -177,6 +183,14 @@ def run(args: argparse.Namespace) -> int:
     invocation_entries: Iterable[InvocationLogEntry] | None = None
     if live:
         start, end = since or now - timedelta(hours=24), until or now
+        if args.lookup:
+            # LookupEvents sees 90 days back; say so rather than report an empty window as clean.
+            try:
+                start, cut = clamp_to_lookup_horizon(start, end, now=now)
+            except LookupHorizonError as exc:
+                return _fail(f"--lookup: {exc}")
+            if cut:
+                print(f"langchain-cris audit: {cut}", file=sys.stderr)
         cloudtrail_calls, invocation_entries = _live_readers(args, start, end, auditor)
     progress = Progress(sys.stderr, enabled=False if args.no_progress else None)
     try:

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
             session = boto3.Session(profile_name=args.profile)
         clients = AwsClients(boto3_session=session, endpoint_url=args.endpoint_url)
-        sources.append(CloudTrailLookup(clients))
+        sources.append(CloudTrailLookup(clients, clock=args.clock))
         if args.log_group:
             sources.append(InvocationLogLookup(clients, args.log_group))
 
@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         deadline=args.deadline,
         poll_interval=args.poll_interval,
         fsync=not args.no_fsync,
+        clock=args.clock,
     )
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)

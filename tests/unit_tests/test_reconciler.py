@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from langchain_cris.audit.cloudtrail import CloudTrailCall
+from langchain_cris.audit.cloudtrail import CloudTrailCall, LookupHorizonError
 from langchain_cris.audit.invocation_logs import InvocationLogEntry
 from langchain_cris.audit.reconciler import (
     AwsClients,
@@ -283,6 +283,45 @@ def test_cloudtrail_lookup_pages_in_the_source_region() -> None:
     assert index.match(_call("a")) == Finding("a", "eu-central-1", "cloudtrail", "ev-a")
     assert regions == ["eu-central-1"] and len(fake.calls) == 2
     assert fake.calls[0]["StartTime"] <= NOW <= fake.calls[0]["EndTime"]
+
+
+def test_cloudtrail_lookup_skips_calls_past_the_90_day_horizon() -> None:
+    """LookupEvents cannot see past 90 days: such calls are not asked for, and say why."""
+    fake = FakeCloudTrail([_ct_event("a", "eu-west-1")])
+    clients = AwsClients(cloudtrail_client_factory=lambda r: fake)
+    later = NOW + timedelta(days=91)
+    old = _call("a")
+    with pytest.raises(LookupHorizonError, match="90-day horizon"):
+        CloudTrailLookup(clients, clock=lambda: later).lookup("eu-central-1", [old])
+    assert fake.calls == []
+    # Mixed: the recent call is looked up, the old one is left pending (logged).
+    recent = PendingCall("b", None, "eu-central-1", later, frozenset(EU), "eu")
+    fake = FakeCloudTrail([_ct_event("b", "eu-west-1")])
+    clients = AwsClients(cloudtrail_client_factory=lambda r: fake)
+    index = CloudTrailLookup(clients, clock=lambda: later).lookup("eu-central-1", [old, recent])
+    assert index.match(recent) is not None and index.match(old) is None
+    assert fake.calls[0]["StartTime"] > NOW + timedelta(days=90)
+
+
+def test_horizon_reason_reaches_the_batch_report(tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    with AuditSink(log) as sink:
+        sink.append(
+            call_record(
+                ts=format_ts(NOW),
+                run_id="r",
+                request_id="a",
+                source_region="eu-central-1",
+                served_region=PENDING,
+                outcome="ok",
+            )
+        )
+    clients = AwsClients(cloudtrail_client_factory=lambda r: FakeCloudTrail([]))
+    report = reconcile_audit_log(
+        log, sources=[CloudTrailLookup(clients, clock=lambda: NOW + timedelta(days=120))]
+    )
+    assert report.still_pending == ["a"]
+    assert any("90-day horizon" in p for p in report.problems)
 
 
 def test_invocation_log_lookup_uses_the_log_group() -> None:

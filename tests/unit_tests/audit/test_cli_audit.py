@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,9 @@ from botocore.stub import ANY, Stubber
 from langchain_cris.audit._progress import Progress
 from langchain_cris.cli import main
 from tests.unit_tests.audit.factories import ct_event, inv_record, write_lines, write_records
+
+NOW = datetime(2026, 11, 26, 13, 0, tzinfo=timezone.utc)
+""""Now" for the live-lookup tests: an hour after the factories' events (12:00)."""
 
 
 @pytest.fixture
@@ -194,7 +197,8 @@ def test_live_lookup_uses_lookup_events(
                 "http://127.0.0.1:1",
                 "--format",
                 "json",
-            ]
+            ],
+            clock=lambda: NOW,  # the event is at 12:00; "2h" must mean 11:00-13:00 on any day
         )
     assert code == 1
     assert made == [
@@ -239,3 +243,68 @@ def test_since_accepts_iso_and_ages() -> None:
     assert _when("90m", now) == datetime(2026, 11, 26, 10, 30, tzinfo=timezone.utc)
     assert _when("2026-11-25T00:00:00Z", now) == datetime(2026, 11, 25, tzinfo=timezone.utc)
     assert _when(None, now) is None
+
+
+def _stub_lookup(monkeypatch: pytest.MonkeyPatch, expected_start: datetime | None) -> Stubber:
+    client = boto3.client("cloudtrail", region_name="eu-central-1")
+    stub = Stubber(client)
+    stub.add_response(
+        "lookup_events",
+        {"Events": []},
+        {
+            "LookupAttributes": ANY,
+            "StartTime": expected_start if expected_start is not None else ANY,
+            "EndTime": ANY,
+        },
+    )
+    monkeypatch.setattr(boto3, "client", lambda service, **kwargs: client)
+    return stub
+
+
+def test_lookup_older_than_90_days_is_cut_and_said(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LookupEvents sees 90 days back: a longer window is cut to that, with a message."""
+    stub = _stub_lookup(monkeypatch, expected_start=NOW - timedelta(days=90))
+    argv = ["audit", "--policy", "eu", "--lookup", "--region", "eu-central-1", "--since", "120d"]
+    with stub:
+        assert main(argv, clock=lambda: NOW) == 0
+    stub.assert_no_pending_responses()
+    err = capsys.readouterr().err
+    assert "only returns the last 90 days" in err
+    assert (NOW - timedelta(days=90)).isoformat() in err
+
+
+def test_lookup_wholly_before_the_horizon_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A window LookupEvents can no longer see is an error (exit 2), never a clean report."""
+    made: list[str] = []
+    monkeypatch.setattr(boto3, "client", lambda service, **kwargs: made.append(service))
+    argv = [
+        "audit",
+        "--policy",
+        "eu",
+        "--lookup",
+        "--region",
+        "eu-central-1",
+        "--since",
+        "2026-01-01T00:00:00Z",
+        "--until",
+        "2026-02-01T00:00:00Z",
+    ]
+    assert main(argv, clock=lambda: NOW) == 2
+    assert made == []  # refused before any AWS client was made
+    assert "90-day horizon" in capsys.readouterr().err
+
+
+def test_relative_windows_follow_the_injected_clock(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same command a year later asks AWS for a window a year later (no wall clock)."""
+    later = NOW + timedelta(days=365)
+    stub = _stub_lookup(monkeypatch, expected_start=later - timedelta(hours=2))
+    argv = ["audit", "--policy", "eu", "--lookup", "--region", "eu-central-1", "--since", "2h"]
+    with stub:
+        assert main(argv, clock=lambda: later) == 0
+    stub.assert_no_pending_responses()
