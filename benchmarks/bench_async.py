@@ -83,7 +83,7 @@ async def plain_astream(endpoint: str) -> AsyncIterator[Call]:
 
 @asynccontextmanager
 async def transport_converse(endpoint: str) -> AsyncIterator[Call]:
-    from langchain_cris._async_transport import AsyncBedrockRuntimePool
+    from langchain_cris.transport.async_pool import AsyncBedrockRuntimePool
 
     async with AsyncBedrockRuntimePool(endpoint_url=endpoint) as pool:
 
@@ -95,7 +95,7 @@ async def transport_converse(endpoint: str) -> AsyncIterator[Call]:
 
 @asynccontextmanager
 async def transport_converse_stream(endpoint: str) -> AsyncIterator[Call]:
-    from langchain_cris._async_transport import AsyncBedrockRuntimePool
+    from langchain_cris.transport.async_pool import AsyncBedrockRuntimePool
 
     async with AsyncBedrockRuntimePool(endpoint_url=endpoint) as pool:
 

@@ -3,16 +3,6 @@
 Public API (pinned by ``tests/unit_tests/test_imports.py``).
 """
 
-from langchain_cris._async_transport import NativeAsyncUnavailableWarning, native_async_available
-from langchain_cris._bedrock_errors import (
-    BedrockAccessDeniedError,
-    BedrockConnectionError,
-    BedrockInvalidRequestError,
-    BedrockModelNotFoundError,
-    BedrockRateLimitError,
-    BedrockServiceError,
-    BedrockTimeoutError,
-)
 from langchain_cris.audit.records import ViolationEvent
 from langchain_cris.audit.report import AuditReport, audit_files
 from langchain_cris.binding import policy_from_config, with_residency
@@ -47,6 +37,19 @@ from langchain_cris.iam import (
 )
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.routing import Route, RouteCandidate, resolve_route
+from langchain_cris.transport.async_support import (
+    NativeAsyncUnavailableWarning,
+    native_async_available,
+)
+from langchain_cris.transport.bedrock_errors import (
+    BedrockAccessDeniedError,
+    BedrockConnectionError,
+    BedrockInvalidRequestError,
+    BedrockModelNotFoundError,
+    BedrockRateLimitError,
+    BedrockServiceError,
+    BedrockTimeoutError,
+)
 
 __version__ = "0.1.0"
 

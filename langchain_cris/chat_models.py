@@ -16,10 +16,11 @@ Where the policy comes from, first match wins:
 5. otherwise the call fails with ``NoPolicyError``: there is no silent global default.
 
 Async: ``ainvoke`` / ``astream`` (and everything built on them) take the same decision path
-(``_plan``, ``_delegate``, the ``_dispatch`` failover loops, the same metadata stamping) and
-send through the native async transport (aiobotocore, the ``langchain-cris[async]`` extra; see
-``_async_transport`` for the choice and measurements, ``_async_send`` for how langchain-aws
-still builds and parses every request). Two cases keep langchain-core's thread-pool path:
+(``_plan``, ``_delegate``, the failover loops of :mod:`langchain_cris.transport.failover`, the
+same metadata stamping) and send through the native async transport (aiobotocore, the
+``langchain-cris[async]`` extra; see :mod:`langchain_cris.transport.async_pool` for the choice
+and measurements, :mod:`langchain_cris.transport.async_send` for how langchain-aws still builds
+and parses every request). Two cases keep langchain-core's thread-pool path:
 without the extra (warned once, with how to install it), and when the sync transport was
 replaced, i.e. a user ``client=`` (a boto3 client has no async twin, and the user's client is
 what they asked to be used) or a swapped ``RuntimeClientPool`` (the test seam).
@@ -45,25 +46,30 @@ from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.utils.uuid import uuid7
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from langchain_cris._async_send import (
+from langchain_cris.binding import PolicySpec, parse_policy, policy_spec_from_config
+from langchain_cris.catalog import ProfileCatalog, default_catalog
+from langchain_cris.errors import MissingSourceRegionError, NoPolicyError, PolicyFileError
+from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
+from langchain_cris.routing import Route, RouteCandidate, resolve_route
+from langchain_cris.transport.async_pool import (
+    AsyncBedrockRuntimePool,
+    native_async_available,
+    warn_native_async_unavailable,
+)
+from langchain_cris.transport.async_send import (
     AsyncRuntime,
     SplitClient,
     agenerate_converse,
     astream_converse,
 )
-from langchain_cris._async_transport import (
-    AsyncBedrockRuntimePool,
-    native_async_available,
-    warn_native_async_unavailable,
-)
-from langchain_cris._clients import (
+from langchain_cris.transport.clients import (
     DEFAULT_RETRIES,
     DeferredControlClient,
     DeferredRuntimeClient,
     RuntimeClientPool,
     default_source_region,
 )
-from langchain_cris._dispatch import (
+from langchain_cris.transport.failover import (
     CallPlan,
     FailoverSettings,
     StreamAnnotator,
@@ -74,11 +80,6 @@ from langchain_cris._dispatch import (
     stamp_request_metadata,
     stream_with_failover,
 )
-from langchain_cris.binding import PolicySpec, parse_policy, policy_spec_from_config
-from langchain_cris.catalog import ProfileCatalog, default_catalog
-from langchain_cris.errors import MissingSourceRegionError, NoPolicyError, PolicyFileError
-from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
-from langchain_cris.routing import Route, RouteCandidate, resolve_route
 
 __all__ = ["ChatBedrockCRIS"]
 

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-import langchain_cris._async_transport as transport
+import langchain_cris.transport.async_support as transport
 
 # The embedded local Bedrock's fixtures (``local_bedrock`` …), shipped with the package.
 pytest_plugins = ["langchain_cris.emulator.pytest_plugin"]

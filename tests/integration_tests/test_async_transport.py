@@ -16,8 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError, EventStreamError, HTTPClientError
 
-from langchain_cris._async_transport import AsyncBedrockRuntimePool
 from langchain_cris.emulator import LocalBedrock
+from langchain_cris.transport.async_pool import AsyncBedrockRuntimePool
 from tests.integration_tests._async_checks import established_to, needs_proc
 
 MODEL = "eu.amazon.nova-lite-v1:0"

@@ -20,12 +20,12 @@ import pytest
 from langchain_core.messages import AIMessageChunk
 from langchain_core.prompts import ChatPromptTemplate
 
-from langchain_cris._async_transport import NativeAsyncUnavailableWarning
-from langchain_cris._bedrock_errors import BedrockConnectionError, BedrockRateLimitError
 from langchain_cris.binding import with_residency
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.emulator import LocalBedrock
 from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.transport.async_pool import NativeAsyncUnavailableWarning
+from langchain_cris.transport.bedrock_errors import BedrockConnectionError, BedrockRateLimitError
 from tests.integration_tests._async_checks import established_to, needs_proc
 from tests.integration_tests.test_routing_e2e import outside_policy
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from langchain_cris._clients import RuntimeClientPool
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.emulator import LocalBedrock
 from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.transport.clients import RuntimeClientPool
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"

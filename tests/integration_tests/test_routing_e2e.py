@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 
-from langchain_cris._bedrock_errors import BedrockRateLimitError
 from langchain_cris.binding import with_residency
 from langchain_cris.catalog import default_catalog
 from langchain_cris.chat_models import ChatBedrockCRIS
@@ -24,6 +23,7 @@ from langchain_cris.emulator import FaultRule, LocalBedrock, WireRecord
 from langchain_cris.errors import ResidencyError, RouteRefusedError
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.regions import region_table
+from langchain_cris.transport.bedrock_errors import BedrockRateLimitError
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 EU = ResidencyPolicy.preset("eu")

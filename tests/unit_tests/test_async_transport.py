@@ -19,8 +19,9 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ReadTimeoutError, ResponseStreamingError
 
-from langchain_cris import _async_transport as transport
-from langchain_cris._async_transport import (
+from langchain_cris.errors import UnknownRegionError
+from langchain_cris.transport import async_stream, async_support
+from langchain_cris.transport.async_pool import (
     ASYNC_EXTRA_INSTALL,
     DEFAULT_MAX_POOL_CONNECTIONS,
     AsyncBedrockRuntimePool,
@@ -29,7 +30,6 @@ from langchain_cris._async_transport import (
     native_async_unavailable_reason,
     warn_native_async_unavailable,
 )
-from langchain_cris.errors import UnknownRegionError
 
 ENDPOINT = "http://127.0.0.1:9"
 
@@ -79,8 +79,8 @@ def closed_clients(monkeypatch: pytest.MonkeyPatch) -> set[int]:
 @pytest.fixture
 def fresh_availability(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forget the cached availability answer and the once-only warning flag."""
-    monkeypatch.setattr(transport, "_reason_cache", [])
-    monkeypatch.setattr(transport, "_warned", threading.Event())
+    monkeypatch.setattr(async_support, "_reason_cache", [])
+    monkeypatch.setattr(async_support, "_warned", threading.Event())
 
 
 # -- availability -----------------------------------------------------------------------------
@@ -104,12 +104,12 @@ def test_missing_aiobotocore_makes_native_async_unavailable(
 
 @pytest.mark.usefixtures("fresh_availability")
 def test_botocore_outside_aiobotocore_pin_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_version = transport.importlib.metadata.version
+    real_version = async_support.importlib.metadata.version
 
     def fake_version(name: str) -> str:
         return "1.99.0" if name == "botocore" else real_version(name)
 
-    monkeypatch.setattr(transport.importlib.metadata, "version", fake_version)
+    monkeypatch.setattr(async_support.importlib.metadata, "version", fake_version)
     reason = native_async_unavailable_reason() or ""
     assert "requires botocore" in reason
     assert "botocore 1.99.0 is installed" in reason
@@ -120,7 +120,7 @@ def test_botocore_outside_aiobotocore_pin_is_refused(monkeypatch: pytest.MonkeyP
 def test_fallback_warning_is_given_once_and_says_how_to_fix(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(transport, "_reason_cache", ["aiobotocore cannot be imported (test)"])
+    monkeypatch.setattr(async_support, "_reason_cache", ["aiobotocore cannot be imported (test)"])
     with pytest.warns(NativeAsyncUnavailableWarning) as record:
         assert warn_native_async_unavailable() is True
     message = str(record[0].message)
@@ -432,8 +432,8 @@ def test_dropping_the_pool_closes_its_clients_on_the_running_loop(
 def test_mid_stream_transport_errors_map_to_botocore_types(
     raised: Exception, expected: type[Exception]
 ) -> None:
-    assert isinstance(transport._stream_transport_error(raised, None), expected)
+    assert isinstance(async_stream._stream_transport_error(raised, None), expected)
 
 
 def test_other_mid_stream_errors_are_not_remapped() -> None:
-    assert transport._stream_transport_error(ValueError("bad frame"), None) is None
+    assert async_stream._stream_transport_error(ValueError("bad frame"), None) is None

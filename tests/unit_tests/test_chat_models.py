@@ -21,14 +21,6 @@ from langchain_core.exceptions import ModelInvalidRequestError, ModelRateLimitEr
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from langchain_cris._bedrock_errors import (
-    BedrockConnectionError,
-    BedrockInvalidRequestError,
-    BedrockRateLimitError,
-    error_code,
-    translate_error,
-)
-from langchain_cris._clients import RuntimeClientPool
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.errors import (
     MissingSourceRegionError,
@@ -38,6 +30,14 @@ from langchain_cris.errors import (
     UnknownRegionError,
 )
 from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.transport.bedrock_errors import (
+    BedrockConnectionError,
+    BedrockInvalidRequestError,
+    BedrockRateLimitError,
+    error_code,
+    translate_error,
+)
+from langchain_cris.transport.clients import RuntimeClientPool
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"

@@ -24,16 +24,16 @@ from langchain_core.outputs import LLMResult
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
 
-from langchain_cris._async_send import SplitClient
-from langchain_cris._async_transport import NativeAsyncUnavailableWarning
-from langchain_cris._bedrock_errors import (
+from langchain_cris.binding import with_residency
+from langchain_cris.chat_models import ChatBedrockCRIS
+from langchain_cris.transport.async_pool import NativeAsyncUnavailableWarning
+from langchain_cris.transport.async_send import SplitClient
+from langchain_cris.transport.bedrock_errors import (
     BedrockConnectionError,
     BedrockInvalidRequestError,
     BedrockRateLimitError,
 )
-from langchain_cris._clients import RuntimeClientPool
-from langchain_cris.binding import with_residency
-from langchain_cris.chat_models import ChatBedrockCRIS
+from langchain_cris.transport.clients import RuntimeClientPool
 from tests.unit_tests.test_chat_models import (
     EU,
     SONNET,
@@ -319,7 +319,7 @@ async def test_non_retryable_errors_are_translated_as_on_sync(fake: FakeBedrock)
 async def test_async_backoff_sleeps_on_the_loop_not_the_thread(
     fake: FakeBedrock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import langchain_cris._dispatch as dispatch
+    import langchain_cris.transport.failover as dispatch
 
     def no_blocking_sleep(_: float) -> None:
         raise AssertionError("time.sleep on the event loop")
@@ -495,7 +495,7 @@ async def test_replaced_sync_pool_is_followed_by_async(fake: FakeBedrock) -> Non
 
 # -- the split client ------------------------------------------------------------------------
 def test_split_client_captures_then_replays() -> None:
-    from langchain_cris._async_send import _RequestCaptured
+    from langchain_cris.transport.async_send import _RequestCaptured
 
     client = SplitClient("eu-west-1")
     assert client.meta.region_name == "eu-west-1"
@@ -512,7 +512,7 @@ def test_split_client_captures_then_replays() -> None:
 
 
 def test_capture_refuses_a_langchain_aws_that_never_calls_its_client() -> None:
-    from langchain_cris._async_send import _capture
+    from langchain_cris.transport.async_send import _capture
 
     with pytest.raises(RuntimeError, match="langchain-aws returned without calling"):
         _capture(lambda: None)
@@ -525,7 +525,7 @@ async def _gen_events(events: list[dict[str, Any]]) -> AsyncIterator[dict[str, A
 
 def test_stream_mirror_equals_langchain_aws_loop_on_tool_and_usage_events() -> None:
     """The mirrored loop and langchain-aws's own ``_stream`` turn events into equal chunks."""
-    from langchain_cris._async_send import _StreamMirror
+    from langchain_cris.transport.async_send import _StreamMirror
 
     events: list[dict[str, Any]] = [
         {"messageStart": {"role": "assistant"}},

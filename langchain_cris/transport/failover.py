@@ -29,15 +29,15 @@ from typing import Any, NoReturn, TypeVar
 from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
-from langchain_cris._bedrock_errors import (
+from langchain_cris.catalog import ProfileCatalog
+from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.routing import Route, RouteCandidate
+from langchain_cris.transport.bedrock_errors import (
     error_code,
     is_failover_code,
     request_id_of,
     translate_error,
 )
-from langchain_cris.catalog import ProfileCatalog
-from langchain_cris.policy import ResidencyPolicy
-from langchain_cris.routing import Route, RouteCandidate
 
 __all__ = [
     "CallPlan",

@@ -26,7 +26,7 @@ average ~1): 64 in flight, ``converse`` 316 calls/s (99 % of 320, 10.8x
 ``ChatBedrockConverse.ainvoke`` at 29.4) and ``converse_stream`` 316 (99 %, 10.6x
 ``astream`` at 29.8); 256 in flight, 1204 and 1149 calls/s (94 % / 90 % of 1280, 41x / 40x).
 Python heap per in-flight call: ~18.5 KiB (thread pool: 11-15 KiB per queued call).
-Through ``ChatBedrockCRIS`` (routing, policy, metadata; see ``_async_send``): 64 in flight,
+Through ``ChatBedrockCRIS`` (routing, policy, metadata; see :mod:`.async_send`): 64 in flight,
 ``ainvoke`` 314 and ``astream`` 310 calls/s (98 % / 97 %, 10.7x / 10.4x plain), ~35 KiB heap
 per in-flight call.
 
@@ -60,11 +60,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.metadata
 import threading
-import warnings
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
 from typing import Any, Final
 
@@ -72,6 +69,14 @@ from botocore.config import Config
 from pydantic import SecretStr
 
 from langchain_cris.regions import region_table
+from langchain_cris.transport.async_stream import ConverseStream
+from langchain_cris.transport.async_support import (
+    ASYNC_EXTRA_INSTALL,
+    NativeAsyncUnavailableWarning,
+    native_async_available,
+    native_async_unavailable_reason,
+    warn_native_async_unavailable,
+)
 
 __all__ = [
     "ASYNC_EXTRA_INSTALL",
@@ -88,111 +93,7 @@ __all__ = [
 #: otherwise. botocore's own default (10) would cap async concurrency at 10 calls.
 DEFAULT_MAX_POOL_CONNECTIONS: Final = 256
 
-#: How to get the native transport.
-ASYNC_EXTRA_INSTALL: Final = 'pip install "langchain-cris[async]"'
-
 _SERVICE: Final = "bedrock-runtime"
-
-
-# -- availability ---------------------------------------------------------------------------
-
-
-class NativeAsyncUnavailableWarning(RuntimeWarning):
-    """Async calls fall back to the thread pool because aiobotocore is missing or mismatched."""
-
-
-_reason_lock = threading.Lock()
-_reason_cache: list[str | None] = []  # one slot once computed; a list keeps it mutable
-_warned = threading.Event()
-
-
-def _compute_unavailable_reason() -> str | None:
-    try:
-        importlib.import_module("aiobotocore.session")
-        importlib.import_module("aiobotocore.config")
-    except ImportError as exc:
-        return f"aiobotocore cannot be imported ({exc})"
-    return _botocore_pin_mismatch()
-
-
-def _botocore_pin_mismatch() -> str | None:
-    """Why the installed botocore is outside aiobotocore's pin, or ``None`` if it is inside.
-
-    pip warns about, but still allows, such an environment; aiobotocore then breaks in subtle
-    ways, so we refuse it up front instead.
-    """
-    try:
-        from packaging.requirements import InvalidRequirement, Requirement
-    except ImportError:  # packaging comes with langchain-core; without it, trust pip
-        return None
-    try:
-        requires = importlib.metadata.requires("aiobotocore") or []
-        botocore_version = importlib.metadata.version("botocore")
-        aio_version = importlib.metadata.version("aiobotocore")
-    except importlib.metadata.PackageNotFoundError:
-        return None  # vendored or unusual install: nothing to compare against
-    for line in requires:
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if (
-            req.name == "botocore"
-            and req.marker is None
-            and not req.specifier.contains(botocore_version, prereleases=True)
-        ):
-            return (
-                f"aiobotocore {aio_version} requires botocore{req.specifier} but botocore "
-                f"{botocore_version} is installed"
-            )
-    return None
-
-
-def native_async_unavailable_reason() -> str | None:
-    """Why native async cannot be used here, or ``None`` when it can (computed once)."""
-    with _reason_lock:
-        if not _reason_cache:
-            _reason_cache.append(_compute_unavailable_reason())
-        return _reason_cache[0]
-
-
-def native_async_available() -> bool:
-    """Whether :class:`AsyncBedrockRuntimePool` can be used (aiobotocore installed and matched).
-
-    Example:
-        .. code-block:: python
-
-            if not native_async_available():
-                warn_native_async_unavailable()
-    """
-    return native_async_unavailable_reason() is None
-
-
-def warn_native_async_unavailable(stacklevel: int = 2) -> bool:
-    """Warn, once per process, that async calls run on the thread pool and how to fix it.
-
-    Args:
-        stacklevel: Passed to :func:`warnings.warn` so the warning points at the caller.
-
-    Returns:
-        ``True`` if this call emitted the warning, ``False`` if native async is available or
-        the warning was already given.
-    """
-    reason = native_async_unavailable_reason()
-    if reason is None or _warned.is_set():
-        return False
-    with _reason_lock:
-        if _warned.is_set():
-            return False
-        _warned.set()
-    warnings.warn(
-        f"langchain-cris: native async is unavailable ({reason}); ainvoke/astream run the sync "
-        f"client in the event loop's thread pool, which caps concurrency at a few calls. "
-        f"Install matching versions with: {ASYNC_EXTRA_INSTALL}",
-        NativeAsyncUnavailableWarning,
-        stacklevel=stacklevel + 1,
-    )
-    return True
 
 
 # -- the pool -------------------------------------------------------------------------------
@@ -354,7 +255,7 @@ class AsyncBedrockRuntimePool:
         events are decoded as bytes arrive. Leaving the block early, by ``break``, an error or
         task cancellation, closes the stream and drops its connection.
         """
-        return ConverseStream(self, region, kwargs)
+        return ConverseStream(self._client, region, kwargs)
 
     async def aclose(self) -> None:
         """Close every client; later calls open new ones lazily.
@@ -520,110 +421,3 @@ class _StaticTokenProvider:
         from botocore.tokens import FrozenAuthToken
 
         return FrozenAuthToken(self._token.get_secret_value())
-
-
-# -- streaming ------------------------------------------------------------------------------
-
-
-class ConverseStream:
-    """One ConverseStream call: an async context manager that iterates event dicts.
-
-    Events are the dicts boto3's ``EventStream`` yields (``{"messageStart": {...}}``,
-    ``{"contentBlockDelta": {...}}`` …), decoded incrementally as frames arrive. Mid-stream
-    service errors raise botocore's ``EventStreamError`` (a ``ClientError``).
-
-    Example:
-        .. code-block:: python
-
-            async with pool.converse_stream("eu-west-1", modelId=mid, messages=msgs) as stream:
-                request_id = stream.response["ResponseMetadata"]["RequestId"]
-                async for event in stream:
-                    ...
-    """
-
-    def __init__(
-        self, pool: AsyncBedrockRuntimePool, region: str, kwargs: Mapping[str, Any]
-    ) -> None:
-        self._pool = pool
-        self._region = region
-        self._kwargs = dict(kwargs)
-        self._stream: Any = None
-        self._events: AsyncIterator[dict[str, Any]] | None = None
-        #: boto3's response without ``stream`` (``ResponseMetadata`` …), set on enter.
-        self.response: dict[str, Any] = {}
-
-    async def __aenter__(self) -> ConverseStream:
-        if self._stream is not None:
-            raise RuntimeError("a ConverseStream can be entered only once")
-        client = await self._pool._client(self._region)
-        response = await client.converse_stream(**self._kwargs)
-        self._stream = response.pop("stream")
-        self.response = response
-        self._events = self._stream.__aiter__()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __aiter__(self) -> ConverseStream:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        if self._events is None:
-            raise RuntimeError(
-                "iterate a ConverseStream inside 'async with pool.converse_stream(...) as s'"
-            )
-        try:
-            event: dict[str, Any] = await self._events.__anext__()
-        except StopAsyncIteration:
-            raise
-        except Exception as exc:
-            mapped = _stream_transport_error(exc, self._stream)
-            if mapped is None:
-                raise
-            raise mapped from exc
-        return event
-
-    async def aclose(self) -> None:
-        """Stop decoding and close the HTTP response (its connection is not reused if unread)."""
-        events, self._events = self._events, None
-        stream = self._stream
-        if stream is None:
-            return
-        try:
-            if events is not None:
-                await _aclose(events)
-            # aiobotocore's outer generator does not close the frame generator it drives.
-            await _aclose(getattr(stream, "_event_generator", None))
-        finally:
-            stream.close()
-
-
-def _stream_transport_error(exc: Exception, stream: Any) -> Exception | None:
-    """botocore's exception for an aiohttp failure while reading frames, else ``None``.
-
-    aiobotocore maps transport errors of the request itself, but not those raised while the
-    event stream is read; the sync path sees botocore/urllib3 types there, so map them to the
-    botocore types the shared error table already knows.
-    """
-    import aiohttp
-    from botocore.exceptions import ReadTimeoutError, ResponseStreamingError
-
-    # TimeoutError is not asyncio.TimeoutError before Python 3.11 (and is an OSError there).
-    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)):
-        raw = getattr(stream, "_raw_stream", None)
-        return ReadTimeoutError(endpoint_url=str(getattr(raw, "url", "")), error=exc)
-    if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError)):
-        return ResponseStreamingError(error=exc)
-    return None
-
-
-async def _aclose(agen: object) -> None:
-    close = getattr(agen, "aclose", None)
-    if close is not None:
-        await close()

@@ -1,6 +1,6 @@
 """Native async sends for ``ChatBedrockCRIS``: langchain-aws builds and parses, we only await.
 
-The chat model decides once (policy, route, candidates, failover; ``_dispatch``) and then needs
+The chat model decides once (policy, route, candidates, failover; :mod:`.failover`) and then needs
 one *send* per candidate. The sync send is ``ChatBedrockConverse._generate`` / ``_stream`` on a
 delegate model holding a boto3 client. The async send here keeps langchain-aws doing everything
 but the socket, so both transports put the same bytes on the wire and return the same objects:
@@ -11,7 +11,7 @@ but the socket, so both transports put the same bytes on the wire and return the
   guardrails, cache points, ``requestMetadata``, additional fields: all built by langchain-aws,
   exactly as on the sync path, without sending anything.
 * **Send**: ``await pool.converse(region, **request)`` (or ``converse_stream``) on the native
-  transport (:mod:`langchain_cris._async_transport`, aiobotocore).
+  transport (:mod:`langchain_cris.transport.async_pool`, aiobotocore).
 * **Response (one-shot)**: the same ``_generate`` runs a second time with the ``SplitClient``
   now *replaying* the answer (or raising the error) that came back, so langchain-aws's parsing,
   ``response_metadata`` and error handling (context overflow, ``InvokeTool`` hint) produce the
