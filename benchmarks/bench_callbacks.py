@@ -46,8 +46,8 @@ FAKE_ENV = {
 
 def _contenders(endpoint: str, workdir: Path) -> dict[str, tuple[Callable[[], Any], Any]]:
     from langchain_cris.binding import with_residency
-    from langchain_cris.callbacks import CRISCallbackHandler
     from langchain_cris.chat_models import ChatBedrockCRIS
+    from langchain_cris.tracing import CRISCallbackHandler
 
     llm = ChatBedrockCRIS(model=MODEL, region_name=REGION, endpoint_url=endpoint)
     chain = with_residency(llm, "eu")

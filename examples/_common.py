@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.tracing import CRISCallbackHandler
 
 __all__ = [
     "AWS_ENV_VAR",

@@ -52,9 +52,9 @@ from langsmith.evaluation import evaluate
 from langsmith.schemas import Example, Run
 
 from langchain_cris.binding import with_residency
-from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.tracing import CRISCallbackHandler
 
 MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 VARIANTS = (("eu", "eu"), ("global", "global-cheapest"))  # (variant name, bundled policy)

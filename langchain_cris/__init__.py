@@ -6,7 +6,6 @@ Public API (pinned by ``tests/unit_tests/test_imports.py``).
 from langchain_cris.audit.records import ViolationEvent
 from langchain_cris.audit.report import AuditReport, audit_files
 from langchain_cris.binding import policy_from_config, with_residency
-from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.catalog import InferenceProfile, ProfileCatalog
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.embeddings import BedrockEmbeddingsCRIS
@@ -37,6 +36,7 @@ from langchain_cris.iam import (
 )
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.routing import Route, RouteCandidate, resolve_route
+from langchain_cris.tracing import CRISCallbackHandler
 from langchain_cris.transport.async_support import (
     NativeAsyncUnavailableWarning,
     native_async_available,

@@ -25,12 +25,12 @@ from langchain_core.outputs import LLMResult
 from langchain_core.prompts import ChatPromptTemplate
 
 from langchain_cris.binding import with_residency
-from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.cli._common import format_table
 from langchain_cris.errors import ResidencyError
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.regions import region_table
+from langchain_cris.tracing import CRISCallbackHandler
 
 HELP = "show EU vs global routing on the embedded local Bedrock (or real AWS with --aws)"
 

@@ -18,11 +18,11 @@ from langchain_cris.audit.reconciler import AwsClients, InvocationLogLookup
 from langchain_cris.audit.records import PENDING, ViolationEvent
 from langchain_cris.audit.sink import read_audit_log
 from langchain_cris.binding import with_residency
-from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.emulator import LocalBedrock
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.regions import region_table
+from langchain_cris.tracing import CRISCallbackHandler
 from tests.unit_tests.test_callbacks_fakes import capture_client
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"

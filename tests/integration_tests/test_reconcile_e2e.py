@@ -9,11 +9,11 @@ import pytest
 from langchain_cris.audit.records import PENDING, summarize_records
 from langchain_cris.audit.sink import read_audit_log
 from langchain_cris.binding import with_residency
-from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.cli import main as cli_main
 from langchain_cris.emulator import LocalBedrock
 from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.tracing import CRISCallbackHandler
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 

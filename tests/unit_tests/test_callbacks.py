@@ -15,8 +15,8 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_cris.audit.records import PENDING, ViolationEvent
 from langchain_cris.audit.sink import read_audit_log
-from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.errors import ResidencyError
+from langchain_cris.tracing import CRISCallbackHandler
 from tests.unit_tests.test_callbacks_fakes import (
     EU_REGIONS,
     FakeConverseModel,

@@ -1,0 +1,146 @@
+"""What a chat-model run tells about its route, read from the run's own callback arguments.
+
+The handler (:mod:`.handler`) learns everything from what langchain-core hands every callback:
+the serialized model, the run metadata (``cris_*`` keys stamped by the binding and by
+``ChatBedrockCRIS``, LangChain's ``ls_*`` keys) and the final ``LLMResult``. These pure
+functions read those and turn an audit record into LangSmith metadata and tags; keeping them
+apart leaves the handler about callbacks, writing and reconciliation only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGeneration, LLMResult
+
+from langchain_cris.errors import ResidencyError
+
+__all__ = [
+    "first_message",
+    "is_bedrock",
+    "message_text",
+    "plain_route",
+    "policy_from_metadata",
+    "request_id",
+    "source_region",
+    "tags",
+    "trace_metadata",
+]
+
+BEDROCK_PROVIDERS = frozenset({"amazon_bedrock", "bedrock", "aws_bedrock"})
+"""``ls_provider`` values langchain-aws's models report."""
+
+
+def policy_from_metadata(metadata: Mapping[str, Any]) -> tuple[str | None, str | None, list[str]]:
+    """(name, digest, allowed Regions) of the policy bound to the chain, if any."""
+    policy = metadata.get("cris_policy")
+    name = metadata.get("cris_policy_name")
+    regions: list[str] = []
+    if isinstance(policy, Mapping):
+        name = name or policy.get("name")
+        regions = sorted(str(r) for r in policy.get("regions") or ())
+    return (
+        str(name) if name else None,
+        str(metadata["cris_policy_digest"]) if metadata.get("cris_policy_digest") else None,
+        regions,
+    )
+
+
+def is_bedrock(serialized: Mapping[str, Any] | None, metadata: Mapping[str, Any]) -> bool:
+    if metadata.get("ls_provider") in BEDROCK_PROVIDERS or "cris_policy" in metadata:
+        return True
+    ident = (serialized or {}).get("id") or []
+    return any("Bedrock" in str(part) for part in ident)
+
+
+def source_region(serialized: Mapping[str, Any] | None, metadata: Mapping[str, Any]) -> str | None:
+    params = metadata.get("ls_invocation_params")
+    if isinstance(params, Mapping) and params.get("region_name"):
+        return str(params["region_name"])
+    kwargs = (serialized or {}).get("kwargs")
+    if isinstance(kwargs, Mapping) and isinstance(kwargs.get("region_name"), str):
+        return str(kwargs["region_name"])
+    return None
+
+
+def plain_route(
+    model_id: str | None, source_region: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(geography, profile id, in-band served Region) of a plain ``ChatBedrockConverse`` call.
+
+    A base model id is served in the source Region, so that is known at once; a profile's
+    serving Region is only known after reconciliation.
+    """
+    if not model_id:
+        return None, None, None
+    from langchain_cris.routing import parse_model_identifier
+
+    try:
+        parsed = parse_model_identifier(model_id)
+    except ResidencyError:
+        return None, None, None
+    if parsed.kind in ("base", "foundation_arn"):
+        return "in-region", None, source_region
+    if parsed.kind == "application":
+        return "application", None, None
+    return parsed.model_id.split(".", 1)[0], parsed.model_id, None
+
+
+def request_id(response_metadata: Mapping[str, Any]) -> str | None:
+    meta = response_metadata.get("ResponseMetadata")
+    if isinstance(meta, Mapping) and meta.get("RequestId"):
+        return str(meta["RequestId"])
+    return None
+
+
+def message_text(message: BaseMessage) -> str:
+    return message.text if isinstance(message.text, str) else str(message.content)
+
+
+def first_message(response: LLMResult) -> BaseMessage | None:
+    for generations in response.generations:
+        for generation in generations:
+            if isinstance(generation, ChatGeneration):
+                return generation.message
+    return None
+
+
+def trace_metadata(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``cris_*`` run metadata (``cris_policy`` itself is the bound policy; left alone)."""
+    keys = (
+        "policy_digest",
+        "mode",
+        "model_id",
+        "profile_id",
+        "geography",
+        "source_region",
+        "allowed_regions",
+        "destination_regions",
+        "request_id",
+        "latency_ms",
+        "outcome",
+        "error_type",
+        "served_region",
+    )
+    out = {f"cris_{k}": record[k] for k in keys if record.get(k) not in (None, [])}
+    if record.get("policy"):
+        out["cris_policy_name"] = record["policy"]
+    return out
+
+
+def tags(record: Mapping[str, Any]) -> list[str]:
+    """Searchable tags: ``residency:<policy>``, ``cris:<geo>``, ``source:…``, ``served:…``."""
+    tags = []
+    for prefix, key in (
+        ("residency", "policy"),
+        ("cris", "geography"),
+        ("source", "source_region"),
+        ("served", "served_region"),
+    ):
+        if record.get(key):
+            tags.append(f"{prefix}:{record[key]}")
+    if record.get("outcome") in ("violation", "refused"):
+        tags.append(f"cris-{record['outcome']}")
+    return tags
