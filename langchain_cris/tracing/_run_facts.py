@@ -10,14 +10,19 @@ apart leaves the handler about callbacks, writing and reconciliation only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from langchain_cris.audit.records import PENDING
 from langchain_cris.errors import ResidencyError
 
 __all__ = [
+    "RunStart",
+    "fields_from_contract",
+    "fields_from_plain",
     "first_message",
     "is_bedrock",
     "message_text",
@@ -144,3 +149,54 @@ def tags(record: Mapping[str, Any]) -> list[str]:
     if record.get("outcome") in ("violation", "refused"):
         tags.append(f"cris-{record['outcome']}")
     return tags
+
+
+@dataclass
+class RunStart:
+    """What is known when a chat-model run starts."""
+
+    started: float
+    ts: str
+    parent_run_id: str | None
+    metadata: dict[str, Any]
+    model: str | None
+    source_region: str | None
+    span: Any = None
+    prompts: list[dict[str, Any]] | None = None
+
+
+def fields_from_contract(cris: Mapping[str, Any], start: RunStart) -> dict[str, Any]:
+    """Audit-record fields of a ``ChatBedrockCRIS`` run, from its ``response_metadata["cris"]``."""
+    return {
+        "policy": cris.get("policy"),
+        "policy_digest": cris.get("policy_digest"),
+        "mode": cris.get("mode"),
+        "model_id": cris.get("model_id"),
+        "profile_id": cris.get("profile_id"),
+        "profile_arn": cris.get("profile_arn"),
+        "geography": cris.get("geography"),
+        "source_region": cris.get("source_region") or start.source_region,
+        "allowed_regions": sorted(cris.get("allowed_regions") or ()),
+        "destination_regions": sorted(cris.get("destination_regions") or ()),
+        "request_id": cris.get("request_id"),
+        "served_region": cris.get("served_region") or PENDING,
+        "attempts": list(cris.get("attempts") or ()),
+    }
+
+
+def fields_from_plain(response_metadata: Mapping[str, Any], start: RunStart) -> dict[str, Any]:
+    """Audit-record fields of a plain ``ChatBedrockConverse`` run, as far as its metadata tells."""
+    name, digest, allowed = policy_from_metadata(start.metadata)
+    model_id = response_metadata.get("model_name") or start.model
+    geography, profile_id, served = plain_route(model_id, start.source_region)
+    return {
+        "policy": name,
+        "policy_digest": digest,
+        "model_id": model_id,
+        "profile_id": profile_id,
+        "geography": geography,
+        "source_region": start.source_region,
+        "allowed_regions": allowed,
+        "request_id": request_id(response_metadata),
+        "served_region": served or PENDING,
+    }

@@ -27,7 +27,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from os import PathLike
 from types import TracebackType
@@ -76,20 +75,6 @@ logger = logging.getLogger(__name__)
 ReconcileMode = Literal["off", "background"]
 _RECONCILE_MODES: tuple[str, ...] = ("off", "background")
 _MAX_RECORDS_IN_MEMORY = 10_000
-
-
-@dataclass
-class _RunStart:
-    """What is known when a chat-model run starts."""
-
-    started: float
-    ts: str
-    parent_run_id: str | None
-    metadata: dict[str, Any]
-    model: str | None
-    source_region: str | None
-    span: Any = None
-    prompts: list[dict[str, Any]] | None = None
 
 
 def _running_in_event_loop() -> bool:
@@ -206,7 +191,7 @@ class CRISCallbackHandler(BaseCallbackHandler):
 
             self._spans = CRISSpans(load_tracer(otel))
         self._sink = AuditSink(audit_path, fsync=fsync) if audit_path is not None else None
-        self._runs: dict[UUID, _RunStart] = {}
+        self._runs: dict[UUID, facts.RunStart] = {}
         self._lock = threading.Lock()
         self._log: deque[dict[str, Any]] = deque(maxlen=_MAX_RECORDS_IN_MEMORY)
         self._refs: dict[str, tuple[RunRef | None, Any]] = {}
@@ -244,7 +229,7 @@ class CRISCallbackHandler(BaseCallbackHandler):
             return
         model = meta.get("ls_model_name")
         source = facts.source_region(serialized, meta)
-        start = _RunStart(
+        start = facts.RunStart(
             started=time.perf_counter(),
             ts=format_ts(self._clock()),
             parent_run_id=str(parent_run_id) if parent_run_id else None,
@@ -274,9 +259,9 @@ class CRISCallbackHandler(BaseCallbackHandler):
         )
         cris = response_metadata.get("cris")
         if isinstance(cris, Mapping):
-            fields = self._fields_from_contract(cris, start)
+            fields = facts.fields_from_contract(cris, start)
         else:
-            fields = self._fields_from_plain(response_metadata, start)
+            fields = facts.fields_from_plain(response_metadata, start)
         usage = getattr(message, "usage_metadata", None) if message is not None else None
         if usage:
             fields["input_tokens"] = usage.get("input_tokens")
@@ -340,45 +325,10 @@ class CRISCallbackHandler(BaseCallbackHandler):
         self._finish(run_id, start, fields, error=error)
 
     # -- record building ------------------------------------------------------------------------
-    def _fields_from_contract(self, cris: Mapping[str, Any], start: _RunStart) -> dict[str, Any]:
-        return {
-            "policy": cris.get("policy"),
-            "policy_digest": cris.get("policy_digest"),
-            "mode": cris.get("mode"),
-            "model_id": cris.get("model_id"),
-            "profile_id": cris.get("profile_id"),
-            "profile_arn": cris.get("profile_arn"),
-            "geography": cris.get("geography"),
-            "source_region": cris.get("source_region") or start.source_region,
-            "allowed_regions": sorted(cris.get("allowed_regions") or ()),
-            "destination_regions": sorted(cris.get("destination_regions") or ()),
-            "request_id": cris.get("request_id"),
-            "served_region": cris.get("served_region") or PENDING,
-            "attempts": list(cris.get("attempts") or ()),
-        }
-
-    def _fields_from_plain(
-        self, response_metadata: Mapping[str, Any], start: _RunStart
-    ) -> dict[str, Any]:
-        name, digest, allowed = facts.policy_from_metadata(start.metadata)
-        model_id = response_metadata.get("model_name") or start.model
-        geography, profile_id, served = facts.plain_route(model_id, start.source_region)
-        return {
-            "policy": name,
-            "policy_digest": digest,
-            "model_id": model_id,
-            "profile_id": profile_id,
-            "geography": geography,
-            "source_region": start.source_region,
-            "allowed_regions": allowed,
-            "request_id": facts.request_id(response_metadata),
-            "served_region": served or PENDING,
-        }
-
     def _finish(
         self,
         run_id: UUID,
-        start: _RunStart,
+        start: facts.RunStart,
         fields: dict[str, Any],
         *,
         error: BaseException | None,
@@ -493,7 +443,7 @@ class CRISCallbackHandler(BaseCallbackHandler):
         except Exception:  # an alerting bug must not break the chain
             logger.exception("on_violation callback failed")
 
-    def _pop(self, run_id: UUID) -> _RunStart | None:
+    def _pop(self, run_id: UUID) -> facts.RunStart | None:
         with self._lock:
             return self._runs.pop(run_id, None)
 
