@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from langchain_cris._data import load_data_file
+from langchain_cris.data import load_data_file
 from langchain_cris.errors import UnknownRegionError
 
 __all__ = ["GeographyPreset", "Region", "RegionTable", "region_table"]
