@@ -29,15 +29,12 @@ what they asked to be used) or a swapped ``RuntimeClientPool`` (the test seam).
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
-import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from functools import lru_cache
 from typing import Any, cast
 
 from langchain_aws import ChatBedrockConverse
-from langchain_aws.utils import create_aws_client
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -51,11 +48,6 @@ from langchain_cris.catalog import ProfileCatalog, default_catalog
 from langchain_cris.errors import MissingSourceRegionError, NoPolicyError, PolicyFileError
 from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
 from langchain_cris.routing import Route, RouteCandidate, resolve_route
-from langchain_cris.transport.async_pool import (
-    AsyncBedrockRuntimePool,
-    native_async_available,
-    warn_native_async_unavailable,
-)
 from langchain_cris.transport.async_send import (
     AsyncRuntime,
     SplitClient,
@@ -63,7 +55,6 @@ from langchain_cris.transport.async_send import (
     astream_converse,
 )
 from langchain_cris.transport.clients import (
-    DEFAULT_RETRIES,
     DeferredControlClient,
     DeferredRuntimeClient,
     RuntimeClientPool,
@@ -79,6 +70,13 @@ from langchain_cris.transport.failover import (
     send_with_failover,
     stamp_request_metadata,
     stream_with_failover,
+)
+from langchain_cris.transport.model_clients import (
+    ModelTransport,
+    add_default_headers,
+    client_config,
+    new_async_pool,
+    new_client,
 )
 
 __all__ = ["ChatBedrockCRIS"]
@@ -102,19 +100,6 @@ class _CallInfo:
         self.model: str | None = None
         self.policy: ResidencyPolicy | None = None
         self.route: Route | None = None
-
-
-class _State:
-    """Shared by a model and every copy of it: clients, source Region, catalog."""
-
-    def __init__(self, pool: RuntimeClientPool, *, user_client: bool) -> None:
-        self.pool = pool
-        self.own_pool = pool  # replaced only by tests; then async follows the replacement
-        self.user_client = user_client
-        self.lock = threading.Lock()
-        self.source_region: str | None = None
-        #: The native async transport, built on the first async call (``None`` until then).
-        self.apool: AsyncRuntime | None = None
 
 
 class ChatBedrockCRIS(ChatBedrockConverse):
@@ -176,7 +161,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
-    _cris: _State = PrivateAttr()
+    _cris: ModelTransport = PrivateAttr()
 
     # -- construction (no network) ------------------------------------------------------
     @model_validator(mode="before")
@@ -204,56 +189,22 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             region = getattr(getattr(self.client, "meta", None), "region_name", None)
             if region:
                 preset[region] = self.client  # the user's own client serves its own Region
-        self._cris = _State(
+        self._cris = ModelTransport(
             RuntimeClientPool(self._new_runtime_client, preset), user_client=bool(preset)
         )
         if isinstance(self.bedrock_client, DeferredControlClient):
             self.bedrock_client._factory = lambda: self._new_client("bedrock", self._region())
 
     def _client_config(self) -> Any:
-        """The botocore Config of every client: ours (no botocore retries) under the user's.
-
-        Options the user left unset are dropped before merging: langchain-aws's
-        ``timeout=`` alone yields ``Config(retries=None, ...)``, which would otherwise
-        replace ``DEFAULT_RETRIES`` and let botocore retry a timed-out call in the same
-        Region before failover could move it.
-
-        Fresh and deep-copied each time: botocore rewrites a client's ``retries`` dict in
-        place while building the client, which must not leak into the next client.
-        """
-        from botocore.config import Config
-
-        options = dict(_default_config()._user_provided_options)
-        user = self._get_effective_config()
-        user_options = getattr(user, "_user_provided_options", None) or {}
-        options.update({k: v for k, v in user_options.items() if v is not None})
-        return Config(**copy.deepcopy(options))
+        """The botocore Config of every client (see :func:`~.model_clients.client_config`)."""
+        return client_config(self._get_effective_config())
 
     def _new_client(self, service: str, region: str | None) -> Any:
-        config = self._client_config()
-        return create_aws_client(
-            service_name=service,
-            region_name=region,
-            credentials_profile_name=self.credentials_profile_name,
-            aws_access_key_id=self.aws_access_key_id,
-            aws_secret_access_key=self.aws_secret_access_key,
-            aws_session_token=self.aws_session_token,
-            endpoint_url=self.endpoint_url,
-            config=config,
-            api_key=self.bedrock_api_key,
-        )
+        return new_client(self, service, region, self._client_config())
 
     def _new_runtime_client(self, region: str) -> Any:
         client = self._new_client("bedrock-runtime", region)
-        if self.default_headers:
-            headers = dict(self.default_headers)
-
-            def _add_headers(request: Any, **_: Any) -> None:
-                for key, value in headers.items():
-                    request.headers[key] = value
-
-            for op in ("Converse", "ConverseStream"):
-                client.meta.events.register(f"before-send.bedrock-runtime.{op}", _add_headers)
+        add_default_headers(client, self.default_headers)
         return client
 
     def runtime_client(self, region: str) -> Any:
@@ -261,33 +212,8 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         return self._cris.pool.get(region)
 
     def _async_runtime(self) -> AsyncRuntime | None:
-        """The native async transport, or ``None`` when async must use the thread pool.
-
-        Built once per model (copies share it) with the same endpoint, credentials, botocore
-        Config and default headers as the sync clients; it opens clients per (event loop,
-        Region) lazily and closes them when their loop shuts down.
-        """
-        state = self._cris
-        if state.apool is not None:
-            return state.apool
-        if state.user_client or state.pool is not state.own_pool:
-            return None  # the sync transport was chosen explicitly: follow it
-        if not native_async_available():
-            warn_native_async_unavailable()
-            return None
-        with state.lock:
-            if state.apool is None:
-                state.apool = AsyncBedrockRuntimePool(
-                    endpoint_url=self.endpoint_url,
-                    credentials_profile_name=self.credentials_profile_name,
-                    aws_access_key_id=self.aws_access_key_id,
-                    aws_secret_access_key=self.aws_secret_access_key,
-                    aws_session_token=self.aws_session_token,
-                    api_key=self.bedrock_api_key,
-                    config=self._client_config(),
-                    default_headers=self.default_headers,
-                )
-        return state.apool
+        """The native async transport, or ``None`` when async must use the thread pool."""
+        return self._cris.async_runtime(lambda: new_async_pool(self, self._client_config()))
 
     # -- serialization --------------------------------------------------------------------
     @classmethod
@@ -639,13 +565,6 @@ def _env_policy(value: str) -> ResidencyPolicy:
         raise
     except Exception as exc:
         raise PolicyFileError(f"${POLICY_ENV_VAR}={value!r}: {exc}") from exc
-
-
-@lru_cache(maxsize=1)
-def _default_config() -> Any:
-    from botocore.config import Config
-
-    return Config(retries=dict(DEFAULT_RETRIES))  # type: ignore[arg-type]
 
 
 def _no_policy_error() -> NoPolicyError:
