@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from langchain_cris.cli.emulator import main
+from langchain_cris.emulator.command import main
 
 if __name__ == "__main__":
     sys.exit(main())
