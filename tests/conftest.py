@@ -44,3 +44,32 @@ def unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transport, "_reason_cache", [])
     monkeypatch.setattr(transport, "_warned", threading.Event())
     monkeypatch.setitem(sys.modules, "aiobotocore.session", None)
+
+
+# -- a shifted wall clock: `pytest --clock-shift-days=400` -----------------------------------
+# Every test must pass whatever the calendar says. CI runs the suite a second time with the wall
+# clock (time.time, datetime.now …; not the monotonic clocks) moved far ahead, so a fixed date
+# compared with "now" deep inside a test or the library shows up as a failure today, not in a
+# year's time.
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--clock-shift-days",
+        type=int,
+        default=0,
+        help="run with the wall clock moved this many days ahead (needs time-machine)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    days = int(config.getoption("--clock-shift-days") or 0)
+    if not days:
+        return
+    import datetime as dt
+
+    import time_machine
+
+    traveller = time_machine.travel(
+        dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days), tick=True
+    )
+    traveller.start()
+    config.add_cleanup(traveller.stop)

@@ -208,25 +208,34 @@ def test_background_gives_up_at_the_deadline() -> None:
 
 
 def test_submit_never_blocks_on_a_slow_source() -> None:
-    gate = threading.Event()
+    """While the reconciler thread is stuck inside a lookup, submit() still returns.
+
+    No timing threshold: the lookup blocks until released, so a submit() that waited on it
+    would never return and the submitting thread would still be alive at the (generous) join.
+    """
+    entered, gate = threading.Event(), threading.Event()
 
     class Slow:
         name = "cloudtrail"
 
         def lookup(self, region: str, calls: Sequence[PendingCall]) -> EvidenceIndex:
-            gate.wait(5)
+            entered.set()
+            gate.wait()
             return EvidenceIndex()
 
     rec = ServedRegionReconciler([Slow()], on_result=lambda c, f: None, first_poll=0, deadline=1)
     rec.submit(_call("a"))
-    time.sleep(0.05)  # the thread is now inside the slow lookup
-    started = time.perf_counter()
-    for i in range(100):
-        rec.submit(_call(f"b{i}"))
-    assert time.perf_counter() - started < 0.05
-    assert not rec.wait(timeout=0.01)
-    gate.set()
-    rec.close()
+    assert entered.wait(30)  # the thread is now inside the slow lookup
+    submitter = threading.Thread(target=lambda: [rec.submit(_call(f"b{i}")) for i in range(100)])
+    submitter.start()
+    submitter.join(30)
+    try:
+        assert not submitter.is_alive(), "submit() blocked behind a lookup in progress"
+        assert rec.pending == 101
+        assert not rec.wait(timeout=0.01)
+    finally:
+        gate.set()
+        rec.close()
 
 
 def test_reconciler_validates_its_settings() -> None:
