@@ -12,7 +12,7 @@ from langchain_core.tracers.context import tracing_v2_enabled
 from langchain_core.tracers.langchain import LangChainTracer
 
 from langchain_cris._langsmith import FEEDBACK_KEY
-from langchain_cris.audit.reconciler import EvidenceIndex, Finding, PendingCall
+from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall
 from langchain_cris.callbacks import CRISCallbackHandler
 from tests.unit_tests.test_callbacks_fakes import (
     EU_REGIONS,

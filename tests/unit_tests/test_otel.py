@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from langchain_cris._otel import OTEL_MISSING_MESSAGE, load_tracer
-from langchain_cris.audit.reconciler import EvidenceIndex, Finding, PendingCall
+from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall
 from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.errors import ResidencyError
 from tests.unit_tests.test_callbacks_fakes import EU_REGIONS, FakeCRISChatModel
