@@ -20,7 +20,7 @@ from functools import lru_cache
 from typing import Literal
 
 from langchain_cris.catalog import InferenceProfile, ProfileCatalog, default_catalog
-from langchain_cris.data import load_data_file
+from langchain_cris.data import model_providers
 from langchain_cris.errors import (
     InvalidModelIdentifierError,
     ProfileNotAvailableError,
@@ -42,12 +42,6 @@ _TIERS: dict[str, dict[str, int]] = {
     "global": {"global": 0, "geo": 1, "in_region": 2},
     "in_region": {"in_region": 0, "geo": 1, "global": 2},
 }
-
-
-@lru_cache(maxsize=1)
-def _providers() -> frozenset[str]:
-    """Model-id provider prefixes, from the bundled ``models.json`` (facts live in data)."""
-    return frozenset(load_data_file("models.json")["providers"])
 
 
 @dataclass(frozen=True)
@@ -147,14 +141,14 @@ def parse_model_identifier(model: str) -> ParsedModel:
             "'anthropic.claude-sonnet-4-5-20250929-v1:0'), a profile id "
             "('eu.anthropic…') or an ARN"
         )
-    if head in _providers():
+    if head in model_providers():
         return ParsedModel("base", text, text)
     prefixes = _geo_prefixes()
     if head in prefixes:
         return ParsedModel("profile", text, text)
     raise InvalidModelIdentifierError(
         f"unknown prefix {head!r} in model id {text!r}; allowed profile prefixes: "
-        f"{', '.join(sorted(prefixes))}; providers: {', '.join(sorted(_providers()))}"
+        f"{', '.join(sorted(prefixes))}; providers: {', '.join(sorted(model_providers()))}"
     )
 
 

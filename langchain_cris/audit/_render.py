@@ -1,6 +1,7 @@
 """How an :class:`~langchain_cris.audit.report.AuditReport` is written out: JSON, table, Markdown.
 
-Kept apart from the auditing in :mod:`.report` so the counting rules read on their own and a
+It reads only the data in :mod:`.summary` (never the report or the auditor), and is kept
+apart from the auditing so the counting rules read on their own and a
 change of wording or layout touches one file. The formats are contracts: the JSON keys are
 stable (``schema`` bumps on an incompatible change), the table is what the CLI prints and the
 Markdown is the compliance report handed to reviewers, so edits here must keep the golden
@@ -11,26 +12,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_cris._text import format_table
+from langchain_cris.audit.summary import AuditSummary, CallGroup, OutputFormat, Violation, iso_utc
 
-if TYPE_CHECKING:
-    from langchain_cris.audit.report import AuditReport, CallGroup, OutputFormat, Violation
-
-__all__ = ["REPORT_SCHEMA", "iso_utc", "render_report", "report_to_dict"]
+__all__ = ["REPORT_SCHEMA", "render_report", "report_to_dict"]
 
 REPORT_SCHEMA = 1
 """``schema`` of the JSON report; bumped on an incompatible change."""
 
 
-def iso_utc(when: datetime) -> str:
-    """``2026-11-26T12:00:00Z``: the one timestamp spelling every format uses."""
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def render_report(r: AuditReport, fmt: OutputFormat) -> str:
+def render_report(r: AuditSummary, fmt: OutputFormat) -> str:
     """The report as ``table`` (terminal), ``json`` or ``markdown`` (compliance report)."""
     if fmt == "json":
         return json.dumps(report_to_dict(r), indent=2)
@@ -42,7 +35,7 @@ def render_report(r: AuditReport, fmt: OutputFormat) -> str:
 
 
 # -- JSON ---------------------------------------------------------------------------------
-def report_to_dict(r: AuditReport) -> dict[str, Any]:
+def report_to_dict(r: AuditSummary) -> dict[str, Any]:
     """JSON-ready report (stable keys; ``schema`` bumps on incompatible change)."""
     out: dict[str, Any] = {
         "schema": REPORT_SCHEMA,
@@ -92,7 +85,7 @@ def report_to_dict(r: AuditReport) -> dict[str, Any]:
 
 
 # -- table and Markdown -------------------------------------------------------------------
-def _summary_rows(r: AuditReport) -> list[tuple[str, str]]:
+def _summary_rows(r: AuditSummary) -> list[tuple[str, str]]:
     window = (
         f"{iso_utc(r.first_event)} .. {iso_utc(r.last_event)}"
         if r.first_event and r.last_event
@@ -165,7 +158,7 @@ def _violation_cells(v: Violation) -> list[str]:
     ]
 
 
-def _render_table(r: AuditReport) -> str:
+def _render_table(r: AuditSummary) -> str:
     verdict = (
         f"FAIL: {r.violations_total:,} violation(s) of policy {r.policy.name!r}"
         if r.exit_code
@@ -207,7 +200,7 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _render_markdown(r: AuditReport) -> str:
+def _render_markdown(r: AuditSummary) -> str:
     verdict = (
         f"**FAIL**: {r.violations_total:,} violation(s)"
         if r.exit_code

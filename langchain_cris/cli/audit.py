@@ -24,7 +24,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from langchain_cris.audit._jsonstream import expand_paths
 from langchain_cris.audit._progress import Progress
+from langchain_cris.audit.auditor import DEFAULT_MAX_VIOLATIONS, Auditor
 from langchain_cris.audit.cloudtrail import (
     AuditInputError,
     CloudTrailCall,
@@ -32,13 +34,8 @@ from langchain_cris.audit.cloudtrail import (
     clamp_to_lookup_horizon,
     parse_time,
 )
+from langchain_cris.audit.files import audit_files
 from langchain_cris.audit.invocation_logs import InvocationLogEntry
-from langchain_cris.audit.report import (
-    DEFAULT_MAX_VIOLATIONS,
-    Auditor,
-    audit_files,
-    expand_paths,
-)
 from langchain_cris.cli._common import add_policy_option, load_policy
 
 __all__ = ["HELP", "configure", "run"]

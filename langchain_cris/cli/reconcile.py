@@ -13,13 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from langchain_cris.audit.reconciler import (
-    AwsClients,
-    CloudTrailLookup,
-    InvocationLogLookup,
-    Source,
-    reconcile_audit_log,
-)
+from langchain_cris.audit.batch import reconcile_audit_log
+from langchain_cris.audit.sources import AwsClients, CloudTrailLookup, InvocationLogLookup, Source
 
 __all__ = ["HELP", "configure", "run"]
 

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATA_DIR_ENV", "load_data_file"]
+__all__ = ["DATA_DIR_ENV", "load_data_file", "model_providers"]
 
 DATA_DIR_ENV = "LANGCHAIN_CRIS_DATA_DIR"
 _REQUIRED_KEYS = ("version", "source", "retrieved")
@@ -38,3 +38,13 @@ def load_data_file(name: str) -> dict[str, Any]:
     if missing:
         raise ValueError(f"data file {name} lacks required keys: {', '.join(missing)}")
     return data
+
+
+@cache
+def model_providers() -> frozenset[str]:
+    """Model-id provider prefixes (``anthropic`` in ``anthropic.claude-…``), from ``models.json``.
+
+    A model id whose first dotted part is one of these is a base model; one whose first part is
+    a geography prefix is a system inference profile.
+    """
+    return frozenset(str(p) for p in load_data_file("models.json")["providers"])

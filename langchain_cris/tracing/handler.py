@@ -37,17 +37,12 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
+from langchain_cris.audit.evidence import Finding, PendingCall
 from langchain_cris.audit.reconciler import (
     DEFAULT_DEADLINE_S,
     DEFAULT_FIRST_POLL_S,
     DEFAULT_MAX_INTERVAL_S,
-    AwsClients,
-    CloudTrailLookup,
-    Finding,
-    InvocationLogLookup,
-    PendingCall,
     ServedRegionReconciler,
-    Source,
 )
 from langchain_cris.audit.records import (
     PENDING,
@@ -59,6 +54,7 @@ from langchain_cris.audit.records import (
     summarize_records,
 )
 from langchain_cris.audit.sink import AuditSink
+from langchain_cris.audit.sources import AwsClients, CloudTrailLookup, InvocationLogLookup, Source
 from langchain_cris.errors import ResidencyError, RouteRefusedError
 from langchain_cris.tracing import _run_facts as facts
 from langchain_cris.tracing.langsmith import (

@@ -14,9 +14,9 @@ from langchain_aws import ChatBedrockConverse
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tracers.langchain import LangChainTracer
 
-from langchain_cris.audit.reconciler import AwsClients, InvocationLogLookup
 from langchain_cris.audit.records import PENDING, ViolationEvent
 from langchain_cris.audit.sink import read_audit_log
+from langchain_cris.audit.sources import AwsClients, InvocationLogLookup
 from langchain_cris.binding import with_residency
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.emulator import LocalBedrock

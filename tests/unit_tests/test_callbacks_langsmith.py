@@ -11,7 +11,7 @@ from langchain_core.runnables import RunnableLambda
 from langchain_core.tracers.context import tracing_v2_enabled
 from langchain_core.tracers.langchain import LangChainTracer
 
-from langchain_cris.audit.reconciler import EvidenceIndex, Finding, PendingCall
+from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall
 from langchain_cris.tracing import CRISCallbackHandler
 from langchain_cris.tracing.langsmith import FEEDBACK_KEY
 from tests.unit_tests.test_callbacks_fakes import (

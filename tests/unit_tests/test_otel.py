@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from langchain_cris.audit.reconciler import EvidenceIndex, Finding, PendingCall
+from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall
 from langchain_cris.errors import ResidencyError
 from langchain_cris.tracing import CRISCallbackHandler
 from langchain_cris.tracing.otel import OTEL_MISSING_MESSAGE, load_tracer

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from langchain_cris._iam_arns import (
+from langchain_cris.catalog import ProfileCatalog
+from langchain_cris.iam.arns import (
     INVOKE_ACTIONS,
     PROFILE_ARN_KEY,
     REGION_KEY,
@@ -18,14 +19,13 @@ from langchain_cris._iam_arns import (
     one_or_many,
     region_partitions,
 )
-from langchain_cris._iam_document import (
+from langchain_cris.iam.document import (
     IamDocument,
     StatementBuilder,
     doc_name,
     document_description,
 )
-from langchain_cris._iam_plan import GrantPlan, plan_grants
-from langchain_cris.catalog import ProfileCatalog
+from langchain_cris.iam.plan import GrantPlan, plan_grants
 from langchain_cris.policy import ResidencyPolicy
 
 __all__ = ["build_scp"]

@@ -11,8 +11,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from langchain_cris._iam_arns import UNSPECIFIED_REGION
-from langchain_cris._iam_explain import short_regions
 from langchain_cris.catalog import InferenceProfile, ProfileCatalog, default_catalog
 from langchain_cris.errors import (
     InvalidModelIdentifierError,
@@ -21,6 +19,7 @@ from langchain_cris.errors import (
     SourceRegionNotAllowedError,
     UnknownModelError,
 )
+from langchain_cris.iam.arns import UNSPECIFIED_REGION, short_regions
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.routing import parse_model_identifier, resolve_route
 

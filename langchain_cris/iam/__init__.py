@@ -23,10 +23,11 @@ The rules come from the Bedrock user guide (see ``shared/cris-facts.md`` §4):
 Only ``bedrock:InvokeModel`` and ``bedrock:InvokeModelWithResponseStream`` are granted: Converse
 and ConverseStream are authorized as these two actions.
 
-This module is the public face; the work is split by concern into private modules:
-``_iam_plan`` (which routes are allowed), ``_iam_statements`` (identity policy),
-``_iam_scp`` (SCP), ``_iam_document`` (the document type), ``_iam_explain`` (``explain()``
-text) and ``_iam_arns`` (ARN, action and condition-key spellings).
+This package is the public face; the work is split by concern into modules:
+``plan`` (which routes are allowed), ``statements`` (identity policy),
+``scp`` (SCP), ``document`` (the document type), ``explain`` (``explain()``
+text) and ``arns`` (ARN, action and condition-key spellings, Region lists for people).
+Imports run one way: ``arns`` ← ``plan`` ← ``explain`` ← ``document`` ← ``statements``/``scp``.
 
 Example:
     .. code-block:: python
@@ -45,19 +46,19 @@ Example:
 
 from __future__ import annotations
 
-from langchain_cris._iam_arns import INVOKE_ACTIONS
-from langchain_cris._iam_arns import UNSPECIFIED_REGION as UNSPECIFIED_REGION
-from langchain_cris._iam_document import (
+from langchain_cris.iam.arns import INVOKE_ACTIONS
+from langchain_cris.iam.arns import UNSPECIFIED_REGION as UNSPECIFIED_REGION
+from langchain_cris.iam.document import (
     IAM_POLICY_VERSION,
     IDENTITY_POLICY_MAX_CHARS,
     SCP_MAX_CHARS,
     IamDocument,
     StatementInfo,
 )
-from langchain_cris._iam_document import DocumentKind as DocumentKind
-from langchain_cris._iam_plan import Grant, GrantKind, GrantPlan, plan_grants
-from langchain_cris._iam_scp import build_scp
-from langchain_cris._iam_statements import InvalidAccountIdError, build_identity_policy
+from langchain_cris.iam.document import DocumentKind as DocumentKind
+from langchain_cris.iam.plan import Grant, GrantKind, GrantPlan, plan_grants
+from langchain_cris.iam.scp import build_scp
+from langchain_cris.iam.statements import InvalidAccountIdError, build_identity_policy
 
 __all__ = [
     "IAM_POLICY_VERSION",

@@ -11,7 +11,9 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from langchain_cris._iam_arns import (
+from langchain_cris.catalog import ProfileCatalog
+from langchain_cris.errors import ResidencyError
+from langchain_cris.iam.arns import (
     INVOKE_ACTIONS,
     PROFILE_ARN_KEY,
     REGION_KEY,
@@ -22,15 +24,13 @@ from langchain_cris._iam_arns import (
     profile_arn,
     sid_suffix,
 )
-from langchain_cris._iam_document import (
+from langchain_cris.iam.document import (
     IamDocument,
     StatementBuilder,
     doc_name,
     document_description,
 )
-from langchain_cris._iam_plan import Grant, plan_grants
-from langchain_cris.catalog import ProfileCatalog
-from langchain_cris.errors import ResidencyError
+from langchain_cris.iam.plan import Grant, plan_grants
 from langchain_cris.policy import ResidencyPolicy
 
 __all__ = ["InvalidAccountIdError", "build_identity_policy"]

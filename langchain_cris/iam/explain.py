@@ -7,21 +7,59 @@ the documents themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from langchain_cris._iam_arns import UNSPECIFIED_REGION
 from langchain_cris._text import format_table
-from langchain_cris.regions import region_table
+from langchain_cris.iam.arns import UNSPECIFIED_REGION, short_regions
+from langchain_cris.iam.plan import GrantPlan
 
-if TYPE_CHECKING:
-    from langchain_cris._iam_document import IamDocument
-    from langchain_cris._iam_plan import GrantPlan
-
-__all__ = ["explain_document", "short_regions"]
+__all__ = ["ExplainedDocument", "ExplainedStatement", "explain_document"]
 
 
-def explain_document(doc: IamDocument) -> str:
+class ExplainedStatement(Protocol):
+    """What the table reads of one statement (:class:`~.document.StatementInfo` has it)."""
+
+    @property
+    def sid(self) -> str: ...
+    @property
+    def effect(self) -> str: ...
+    @property
+    def purpose(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def source_regions(self) -> Iterable[str]: ...
+    @property
+    def regions(self) -> Iterable[str]: ...
+
+
+class ExplainedDocument(Protocol):
+    """What the table reads of a document (:class:`~.document.IamDocument` has it).
+
+    A protocol rather than the class itself, so that ``document`` can call this module for
+    ``IamDocument.explain()`` without this module importing ``document`` back.
+    """
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def statements(self) -> Sequence[object]: ...
+    @property
+    def info(self) -> Sequence[ExplainedStatement]: ...
+    @property
+    def plan(self) -> GrantPlan | None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def max_size(self) -> int: ...
+    @property
+    def over_limit(self) -> bool: ...
+
+
+def explain_document(doc: ExplainedDocument) -> str:
     """A plain-text table: per statement, why it exists and which Regions it names."""
     headers = ("Sid", "Effect", "Subject", "Sources", "Regions", "Why")
     rows = [
@@ -49,23 +87,6 @@ def explain_document(doc: IamDocument) -> str:
         for reason in doc.plan.skipped:
             lines.append(f"not granted: {reason}")
     return "\n".join(lines)
-
-
-def short_regions(regions: Iterable[str]) -> str:
-    """Full list up to eight Regions, else a count with the first and last (the JSON has all)."""
-    items = sorted(regions)
-    if not items:
-        return "-"
-    real = [r for r in items if r != UNSPECIFIED_REGION]
-    if len(real) > 8:
-        text = f"{len(real)} Regions ({real[0]} … {real[-1]})"
-        if frozenset(real) == region_table().partition_regions("aws"):
-            text = f"all {len(real)} commercial Regions"
-    else:
-        text = ", ".join(real)
-    if UNSPECIFIED_REGION in items:
-        text = f"{text}, {UNSPECIFIED_REGION}" if text else UNSPECIFIED_REGION
-    return text
 
 
 def _route_needs(plan: GrantPlan) -> list[str]:

@@ -2,6 +2,8 @@
 
 The identity policy, the SCP and the explanation are built from these few spellings so that
 they agree character for character: an ARN spelled two ways is a grant that never matches.
+How a Region list is shortened for people (``short_regions``) lives here too, because the plan's
+"not granted" reasons and the explanation table both print Region lists the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "partition_of",
     "profile_arn",
     "region_partitions",
+    "short_regions",
     "sid_suffix",
 ]
 
@@ -66,3 +69,20 @@ def one_or_many(values: Iterable[str]) -> str | list[str]:
     """A scalar for one value (the shape of AWS's examples), else a sorted list."""
     items = sorted(set(values))
     return items[0] if len(items) == 1 else items
+
+
+def short_regions(regions: Iterable[str]) -> str:
+    """Full list up to eight Regions, else a count with the first and last (the JSON has all)."""
+    items = sorted(regions)
+    if not items:
+        return "-"
+    real = [r for r in items if r != UNSPECIFIED_REGION]
+    if len(real) > 8:
+        text = f"{len(real)} Regions ({real[0]} … {real[-1]})"
+        if frozenset(real) == region_table().partition_regions("aws"):
+            text = f"all {len(real)} commercial Regions"
+    else:
+        text = ", ".join(real)
+    if UNSPECIFIED_REGION in items:
+        text = f"{text}, {UNSPECIFIED_REGION}" if text else UNSPECIFIED_REGION
+    return text

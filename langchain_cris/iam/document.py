@@ -1,6 +1,6 @@
 """A generated IAM document, the statement builder behind it, and how it is named.
 
-Both generators (:mod:`._iam_statements` for identity policies, :mod:`._iam_scp` for SCPs)
+Both generators (:mod:`.statements` for identity policies, :mod:`.scp` for SCPs)
 produce an :class:`IamDocument` through a :class:`StatementBuilder`, so every document carries
 its explanation and size checks the same way.
 """
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from langchain_cris._iam_explain import explain_document
-from langchain_cris._iam_plan import GrantPlan
+from langchain_cris.iam.explain import explain_document
+from langchain_cris.iam.plan import GrantPlan
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.routing import describe_regions
 
