@@ -189,6 +189,24 @@ class LocalBedrock:
         return self.state.wire_log
 
     @property
+    def peak_in_flight(self) -> int:
+        """Most requests the server was handling at once (introspection; AWS has no such API).
+
+        With a long simulated latency, this shows how many calls a client really keeps in
+        flight, without any timing threshold in the test.
+        """
+        return self._running_server().peak_in_flight
+
+    def wait_in_flight(self, count: int, timeout: float = 60.0) -> bool:
+        """Block until ``count`` requests are in flight at once; ``False`` after ``timeout``."""
+        return self._running_server().wait_in_flight(count, timeout)
+
+    def _running_server(self) -> EmulatorServer:
+        if self._server is None:
+            raise RuntimeError("LocalBedrock is not running; call start() or use `with`")
+        return self._server
+
+    @property
     def script(self) -> Script:
         return self.state.script
 

@@ -16,6 +16,7 @@ import logging
 import socket
 import struct
 import threading
+from collections.abc import Iterator
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -45,7 +46,34 @@ class EmulatorServer(ThreadingHTTPServer):
         self.app = app
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self._in_flight = 0
+        #: Most requests ever being handled at once (from body read to last byte sent).
+        self.peak_in_flight = 0
+        self._in_flight_changed = threading.Condition()
         super().__init__(address, _Handler)
+
+    # -- requests in flight (emulator introspection, for tests of client concurrency) --------
+    @contextlib.contextmanager
+    def handling(self) -> Iterator[None]:
+        with self._in_flight_changed:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            self._in_flight_changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._in_flight_changed:
+                self._in_flight -= 1
+                self._in_flight_changed.notify_all()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def wait_in_flight(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests are being handled at once; False after ``timeout``."""
+        with self._in_flight_changed:
+            return self._in_flight_changed.wait_for(lambda: self._in_flight >= count, timeout)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -100,12 +128,13 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             client_ip=self.client_address[0],
         )
-        try:
-            response = self.server.app.handle(request)
-        except Exception:  # a bug in the emulator must still look like an AWS 500
-            logger.exception("emulator failed on %s %s", self.command, self.path)
-            response = Response.error(AwsError("InternalServerException", "Internal error."))
-        self._send(response)
+        with self.server.handling():
+            try:
+                response = self.server.app.handle(request)
+            except Exception:  # a bug in the emulator must still look like an AWS 500
+                logger.exception("emulator failed on %s %s", self.command, self.path)
+                response = Response.error(AwsError("InternalServerException", "Internal error."))
+            self._send(response)
 
     # -- response ----------------------------------------------------------------------------
     def _wait(self, seconds: float) -> bool:

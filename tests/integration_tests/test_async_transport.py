@@ -70,14 +70,21 @@ async def test_converse_stream_yields_boto3_events_as_they_arrive(
 
 
 async def test_requests_are_served_concurrently() -> None:
-    with LocalBedrock(seed=0, default_region={"latency_ms": 200}) as bedrock:
+    """32 calls from one pool are in flight at once (no timing threshold; see the chat test)."""
+    bedrock = LocalBedrock(seed=0, default_region={"latency_ms": 600_000}).start()
+    try:
         async with AsyncBedrockRuntimePool(endpoint_url=bedrock.endpoint_url) as pool:
-            start = time.perf_counter()
-            await asyncio.gather(
-                *(pool.converse(REGION, modelId=MODEL, messages=MESSAGES) for _ in range(32))
-            )
-            elapsed = time.perf_counter() - start
-    assert elapsed < 2.0, f"32 calls of 200 ms took {elapsed:.2f}s (serialised would be 6.4 s)"
+            tasks = [
+                asyncio.ensure_future(pool.converse(REGION, modelId=MODEL, messages=MESSAGES))
+                for _ in range(32)
+            ]
+            reached = await asyncio.to_thread(bedrock.wait_in_flight, 32, 120)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert reached, f"only {bedrock.peak_in_flight} calls were in flight at once"
+    finally:
+        bedrock.stop()
 
 
 @needs_proc
