@@ -189,7 +189,7 @@ async def test_cancelling_mid_stream_closes_stream_and_connection(
                     first_delta.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.wait_for(first_delta.wait(), 5)
+    await asyncio.wait_for(first_delta.wait(), 60)
     assert established_to(slow_stream.port) == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

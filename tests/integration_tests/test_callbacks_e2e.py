@@ -56,7 +56,7 @@ def test_eu_chain_trace_and_reconciled_served_region(tmp_path: Any) -> None:
         with _handler(bedrock, audit_path=log) as handler:
             reply = chain.invoke({"x": "bonjour"}, config={"callbacks": [handler, tracer]})
             cris = reply.response_metadata["cris"]
-            assert handler.wait_reconciled(timeout=20)
+            assert handler.wait_reconciled(timeout=60)
             (state,) = handler.records()
         truth = _served(bedrock, cris["request_id"])
 
@@ -84,7 +84,7 @@ def test_global_chain_served_region_may_be_anywhere_and_is_recorded() -> None:
         chain = with_residency(_llm(bedrock), "global")
         with _handler(bedrock) as handler:
             replies = [chain.invoke(f"q{i}", config={"callbacks": [handler]}) for i in range(12)]
-            assert handler.wait_reconciled(timeout=20)
+            assert handler.wait_reconciled(timeout=60)
             states = {s.request_id: s for s in handler.records()}
         truths = {
             r.response_metadata["cris"]["request_id"]: _served(
@@ -105,7 +105,7 @@ def test_delayed_delivery_is_pending_then_filled() -> None:
             reply = with_residency(_llm(bedrock), EU).invoke("x", config={"callbacks": [handler]})
             (before,) = handler.records()
             assert before.served_region == PENDING
-            assert handler.wait_reconciled(timeout=20)
+            assert handler.wait_reconciled(timeout=60)
             (after,) = handler.records()
         truth = _served(bedrock, reply.response_metadata["cris"]["request_id"])
         lookups = [r for r in bedrock.wire_log if r.operation == "LookupEvents"]
@@ -121,7 +121,7 @@ def test_audit_mode_call_served_outside_policy_is_a_violation() -> None:
         chain = with_residency(_llm(bedrock, f"global.{SONNET}"), audit_eu)
         with _handler(bedrock, on_violation=events.append) as handler:
             reply = chain.invoke("x", config={"callbacks": [handler]})
-            assert handler.wait_reconciled(timeout=20)
+            assert handler.wait_reconciled(timeout=60)
             (state,) = handler.records()
         truth = _served(bedrock, reply.response_metadata["cris"]["request_id"])
     assert truth is not None and truth not in EU.regions
@@ -136,7 +136,7 @@ async def test_async_chain_is_recorded_and_reconciled() -> None:
         chain = with_residency(_llm(bedrock), EU)
         with _handler(bedrock) as handler:
             reply = await chain.ainvoke("x", config={"callbacks": [handler]})
-            assert handler.wait_reconciled(timeout=20)
+            assert handler.wait_reconciled(timeout=60)
             (state,) = handler.records()
         truth = _served(bedrock, reply.response_metadata["cris"]["request_id"])
     assert state.served_region == truth and truth in EU.regions
@@ -147,7 +147,7 @@ def test_streaming_call_is_reconciled() -> None:
         chain = with_residency(_llm(bedrock), EU)
         with _handler(bedrock) as handler:
             chunks = list(chain.stream("x", config={"callbacks": [handler]}))
-            assert handler.wait_reconciled(timeout=20)
+            assert handler.wait_reconciled(timeout=60)
             (state,) = handler.records()
         (wire,) = bedrock.wire_log.runtime()
     assert chunks and wire.operation == "ConverseStream"
@@ -162,7 +162,7 @@ def test_plain_chat_bedrock_converse_is_recorded_as_far_as_it_can_tell() -> None
         )
         with _handler(bedrock) as handler:
             llm.invoke("x", config={"callbacks": [handler]})
-            assert handler.wait_reconciled(timeout=20)
+            assert handler.wait_reconciled(timeout=60)
             (state,) = handler.records()
         (wire,) = bedrock.wire_log.runtime()
     assert state.call is not None
@@ -179,7 +179,7 @@ def test_invocation_logs_as_the_evidence_source() -> None:
         )
         with CRISCallbackHandler(reconcile="background", reconcile_sources=[source], **FAST) as h:
             reply = with_residency(_llm(bedrock), EU).invoke("x", config={"callbacks": [h]})
-            assert h.wait_reconciled(timeout=20)
+            assert h.wait_reconciled(timeout=60)
             (state,) = h.records()
         truth = _served(bedrock, reply.response_metadata["cris"]["request_id"])
     assert state.served_region == truth

@@ -227,7 +227,7 @@ async def test_cancelling_astream_closes_its_stream_and_connection(
                 first_token.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.wait_for(first_token.wait(), 5)
+    await asyncio.wait_for(first_token.wait(), 60)
     assert established_to(slow_stream.port) == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -278,7 +278,7 @@ def test_loops_in_threads_share_the_model_not_the_clients(local_bedrock: LocalBe
 
     def run() -> None:
         try:
-            asyncio.run(asyncio.wait_for(llm.ainvoke("hi"), 10))
+            asyncio.run(asyncio.wait_for(llm.ainvoke("hi"), 60))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 

@@ -129,7 +129,7 @@ def test_served_region_is_written_as_feedback_after_reconciliation() -> None:
         reply = FakeCRISChatModel(request_ids=["req-1"]).invoke(
             "x", config={"callbacks": [handler, tracer]}
         )
-        assert handler.wait_reconciled(timeout=10)
+        assert handler.wait_reconciled(timeout=60)
         (state,) = handler.records()
     assert state.served_region == "eu-west-3" and not state.violation
     (feedback,) = session.feedback()
@@ -156,7 +156,7 @@ def test_violation_feedback_scores_zero_and_alerts() -> None:
         on_violation=events.append,
     ) as handler:
         reply = chain.invoke("x", config={"callbacks": [handler, tracer]})
-        assert handler.wait_reconciled(timeout=10)
+        assert handler.wait_reconciled(timeout=60)
     (feedback,) = session.feedback()
     assert feedback["score"] == 0 and feedback["value"] == "us-east-1"
     assert "VIOLATION" in feedback["comment"]

@@ -84,7 +84,7 @@ def test_reconciliation_span_links_to_the_call_span(
         reconcile_sources=[_Source()],
     ) as handler:
         FakeCRISChatModel(request_ids=["req-L"]).invoke("x", config={"callbacks": [handler]})
-        assert handler.wait_reconciled(timeout=10)
+        assert handler.wait_reconciled(timeout=60)
     call_span, reconcile_span = exporter.get_finished_spans()
     assert reconcile_span.name == "cris.reconcile"
     (link,) = reconcile_span.links
