@@ -6,7 +6,8 @@ so that a test watching this wire does not share the emulator's assumptions. It 
 about profiles, Regions or policies: it records and answers.
 
 Recorded per request: HTTP method, raw path, the operation (from the URI template), the
-``modelId`` decoded from the path, the Region of the SigV4 credential scope in
+``modelId`` decoded from the path, the path prefix before ``/model/`` (from an
+``endpoint_url`` with a path, which lets a test tell its clients apart), the Region of the SigV4 credential scope in
 ``Authorization`` (``None`` for an unsigned or bearer request), and the body.
 
 Answers (the smallest valid response of each operation):
@@ -54,6 +55,7 @@ class Recorded:
     operation: str | None
     model_id: str | None
     region: str | None
+    prefix: str
     service: str | None
     body: bytes
 
@@ -114,9 +116,11 @@ class _Handler(BaseHTTPRequestHandler):
         raw_path = self.path.split("?", 1)[0]
         parts = raw_path.split("/")  # split first, then unquote the id segment
         model_id = operation = None
-        if len(parts) == 4 and parts[1] == "model":
-            model_id = unquote(parts[2])
-            operation = _OPERATIONS.get(parts[3])
+        prefix = ""
+        if len(parts) >= 4 and parts[-3] == "model":  # an endpoint_url may carry a path
+            model_id = unquote(parts[-2])
+            operation = _OPERATIONS.get(parts[-1])
+            prefix = "/".join(parts[1:-3])
         match = _SCOPE.search(self.headers.get("Authorization") or "")
         rec = Recorded(
             method=self.command,
@@ -125,6 +129,7 @@ class _Handler(BaseHTTPRequestHandler):
             model_id=model_id,
             region=match.group(1) if match else None,
             service=match.group(2) if match else None,
+            prefix=prefix,
             body=body,
         )
         with self.server.lock:
