@@ -69,6 +69,7 @@ from botocore.config import Config
 from pydantic import SecretStr
 
 from langchain_cris.regions import region_table
+from langchain_cris.transport.guard import guard_client
 from langchain_cris.transport.async_stream import ConverseStream
 from langchain_cris.transport.async_support import (
     ASYNC_EXTRA_INSTALL,
@@ -317,6 +318,7 @@ class AsyncBedrockRuntimePool:
         client = await state.stack.enter_async_context(
             state.session.create_client(_SERVICE, **self._client_kwargs(region))
         )
+        guard_client(client)  # the last check before signing, as on the sync clients
         if self.default_headers:
             for operation in ("Converse", "ConverseStream"):
                 client.meta.events.register(

@@ -68,6 +68,13 @@ class DecidedRoute:
     region: str
     policy_name: str
 
+    @classmethod
+    def of(
+        cls, operations: str | Iterable[str], model_id: str, region: str, policy_name: str
+    ) -> DecidedRoute:
+        ops = frozenset((operations,) if isinstance(operations, str) else operations)
+        return cls(ops, model_id, region, policy_name)
+
     def describe(self) -> str:
         ops = "/".join(sorted(self.operations))
         return f"{ops} of {self.model_id} from {self.region}"
@@ -91,8 +98,7 @@ def decided_route(
     operations: str | Iterable[str], model_id: str, region: str, policy_name: str
 ) -> Iterator[DecidedRoute]:
     """Publish the decided route for the requests sent inside the block (and only those)."""
-    ops = frozenset((operations,) if isinstance(operations, str) else operations)
-    route = DecidedRoute(ops, model_id, region, policy_name)
+    route = DecidedRoute.of(operations, model_id, region, policy_name)
     token = _ROUTE.set(route)
     try:
         yield route
