@@ -69,7 +69,6 @@ from botocore.config import Config
 from pydantic import SecretStr
 
 from langchain_cris.regions import region_table
-from langchain_cris.transport.guard import guard_client
 from langchain_cris.transport.async_stream import ConverseStream
 from langchain_cris.transport.async_support import (
     ASYNC_EXTRA_INSTALL,
@@ -78,6 +77,7 @@ from langchain_cris.transport.async_support import (
     native_async_unavailable_reason,
     warn_native_async_unavailable,
 )
+from langchain_cris.transport.guard import guard_client
 
 __all__ = [
     "ASYNC_EXTRA_INSTALL",
