@@ -106,14 +106,14 @@ def _stream(
 ) -> Iterator[Any]:
     cris = _routed(self, run_manager)
     if cris is None:
-        return _ORIGINAL["_stream"](self, messages, stop, run_manager, **kwargs)  # type: ignore[no-any-return]
+        return _ORIGINAL["_stream"](self, messages, stop, run_manager, **kwargs)
     return cris._stream(messages, stop, run_manager, **kwargs)
 
 
 def _get_num_tokens_from_messages(self: Any, messages: Any, tools: Any = None) -> int:
     cris = _routed(self, None)
     if cris is None:
-        return _ORIGINAL["get_num_tokens_from_messages"](self, messages, tools)  # type: ignore[no-any-return]
+        return _ORIGINAL["get_num_tokens_from_messages"](self, messages, tools)
     return cris.get_num_tokens_from_messages(messages, tools)
 
 

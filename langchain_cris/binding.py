@@ -33,19 +33,28 @@ puts into metadata are read-only and carry their parsed policy.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from functools import lru_cache
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.runnables.config import var_child_runnable_config
 
 from langchain_cris._model_guard import ModelGuard, model_guard_var
-from langchain_cris.errors import PolicyError
+from langchain_cris._policy_values import (
+    POLICY_DIGEST_KEY,
+    POLICY_KEY,
+    POLICY_NAME_KEY,
+    RUNTIME_KEY,
+    PolicySpec,
+    parse_policy,
+    policy_from_config,
+    policy_spec_from_config,
+    residency_metadata,
+)
 from langchain_cris.policy import ResidencyPolicy
 
 __all__ = [
@@ -64,149 +73,6 @@ __all__ = [
     "residency_scope",
     "with_residency",
 ]
-
-POLICY_KEY = "cris_policy"
-POLICY_NAME_KEY = "cris_policy_name"
-POLICY_DIGEST_KEY = "cris_policy_digest"
-#: Where LangGraph keeps the run's ``Runtime`` (its ``context``) in ``configurable``.
-_RUNTIME_KEY = "__pregel_runtime"
-
-#: What may stand for a policy in config: an object, a preset name or file path, or a dict.
-PolicySpec = ResidencyPolicy | str | os.PathLike[str] | Mapping[str, Any]
-
-T = TypeVar("T")
-
-
-# -- reading a policy value (cached by content) ------------------------------------------
-def _read_only(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
-    raise TypeError(
-        "the cris_policy dict in a residency binding's metadata is read-only; "
-        "copy it (dict(...)) to change it"
-    )
-
-
-class _FrozenList(list[Any]):
-    """A read-only list (equal to a plain list; copies are plain lists)."""
-
-    __slots__ = ()
-    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only  # type: ignore[assignment]
-    append = extend = insert = pop = remove = clear = sort = reverse = _read_only  # type: ignore[assignment]
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (list, (list(self),))
-
-
-class _PolicyDict(dict[str, Any]):
-    """``policy.to_dict()`` as put into metadata by the package: read-only, carries the policy.
-
-    Read-only so that the identity shortcut in :func:`parse_policy` can never return a policy
-    the dict no longer describes; copies (``copy``, ``deepcopy``, pickling) are plain dicts.
-    """
-
-    __slots__ = ("policy",)
-
-    def __init__(self, policy: ResidencyPolicy) -> None:
-        data = {
-            k: _FrozenList(v) if isinstance(v, list) else v for k, v in policy.to_dict().items()
-        }
-        super().__init__(data)
-        self.policy = policy
-
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
-    __ior__ = _read_only  # type: ignore[assignment]
-
-    def copy(self) -> dict[str, Any]:  # type: ignore[override]
-        return dict(self)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (dict, (dict(self),))
-
-
-def parse_policy(spec: PolicySpec) -> ResidencyPolicy:
-    """Turn any accepted form of a policy into a ``ResidencyPolicy`` (cached by content).
-
-    Raises:
-        PolicyError: the preset is unknown, the file unreadable, or the dict invalid; the
-            message names the valid choices.
-    """
-    if isinstance(spec, ResidencyPolicy):
-        return spec
-    if isinstance(spec, _PolicyDict):
-        return spec.policy
-    if isinstance(spec, str | os.PathLike):
-        return _load(os.fspath(spec))
-    if isinstance(spec, Mapping):
-        try:
-            key = json.dumps(spec, sort_keys=True, default=_json_default)
-        except (TypeError, ValueError) as exc:
-            raise PolicyError(f"cris_policy dict is not JSON-ready: {exc}") from exc
-        return _from_dict_cached(key)
-    raise PolicyError(
-        f"cris_policy must be a ResidencyPolicy, a preset name, a policy file path or a dict "
-        f"from ResidencyPolicy.to_dict(); got {type(spec).__name__}"
-    )
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, frozenset | set | tuple):
-        return sorted(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-ready")
-
-
-def _load(text: str) -> ResidencyPolicy:
-    """A preset (cached by name) or a file (cached by path *and* its current ``stat``)."""
-    if text in ResidencyPolicy.presets():
-        return _load_cached(text, None)
-    try:
-        st = os.stat(text)
-    except OSError:
-        return ResidencyPolicy.load(text)  # raises the typed error naming the problem
-    return _load_cached(text, (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev))
-
-
-@lru_cache(maxsize=256)
-def _load_cached(text: str, version: tuple[int, ...] | None) -> ResidencyPolicy:
-    return ResidencyPolicy.load(text)
-
-
-@lru_cache(maxsize=256)
-def _from_dict_cached(key: str) -> ResidencyPolicy:
-    return ResidencyPolicy.from_dict(json.loads(key), origin="cris_policy in RunnableConfig")
-
-
-def policy_spec_from_config(config: RunnableConfig | Mapping[str, Any] | None) -> Any:
-    """The raw policy value in ``config`` (metadata first, then configurable), or None."""
-    if not config:
-        return None
-    metadata = config.get("metadata")
-    if metadata:
-        spec = metadata.get(POLICY_KEY)
-        if spec is not None:
-            return spec
-    configurable = config.get("configurable")
-    if configurable:
-        return configurable.get(POLICY_KEY)
-    return None
-
-
-def policy_from_config(config: RunnableConfig | Mapping[str, Any] | None) -> ResidencyPolicy | None:
-    """The residency policy carried by ``config`` itself, or None when it carries none.
-
-    Raises:
-        PolicyError: the config names a policy that cannot be read.
-    """
-    spec = policy_spec_from_config(config)
-    return None if spec is None else parse_policy(spec)
-
-
-@lru_cache(maxsize=256)
-def residency_metadata(policy: ResidencyPolicy) -> Mapping[str, Any]:
-    """The config metadata that carries ``policy`` (cached; treat the result as read-only)."""
-    return {
-        POLICY_KEY: _PolicyDict(policy),
-        POLICY_NAME_KEY: policy.name,
-        POLICY_DIGEST_KEY: policy.digest,
-    }
 
 
 # -- the policy in force ----------------------------------------------------------------
@@ -230,7 +96,7 @@ def _runtime_spec(*configs: Mapping[str, Any] | None) -> Any:
     """``cris_policy`` of the running LangGraph run's context (an agent's tenant), if any."""
     for config in configs:
         configurable = (config or {}).get("configurable") or {}
-        runtime = configurable.get(_RUNTIME_KEY)
+        runtime = configurable.get(RUNTIME_KEY)
         context = getattr(runtime, "context", None)
         if context is None:
             continue
@@ -359,7 +225,7 @@ def _leave(tokens: _ScopeTokens) -> None:
     _exit(tokens[0])
 
 
-class _ResidencyBinding(RunnableBinding[Any, Any]):
+class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
     """A ``RunnableBinding`` that also holds the residency scope while its bound runnable runs.
 
     The scope (ceiling and model guard) is set around each call, and around each step of a
@@ -452,12 +318,14 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):
     def batch(self, inputs: list[Any], config: Any = None, **kwargs: Any) -> list[Any]:
         if _mixed(config):  # items under different policies: one scope per item
             return Runnable.batch(self, inputs, config, **kwargs)
-        return self._run(config, super().batch, inputs, config, **kwargs)  # type: ignore[no-any-return]
+        result: list[Any] = self._run(config, super().batch, inputs, config, **kwargs)
+        return result
 
     async def abatch(self, inputs: list[Any], config: Any = None, **kwargs: Any) -> list[Any]:
         if _mixed(config):
             return await Runnable.abatch(self, inputs, config, **kwargs)
-        return await self._arun(config, super().abatch, inputs, config, **kwargs)  # type: ignore[no-any-return]
+        result: list[Any] = await self._arun(config, super().abatch, inputs, config, **kwargs)
+        return result
 
     def batch_as_completed(self, inputs: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
         if _mixed(config):
@@ -507,7 +375,9 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):
 
     def astream_events(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
+    ) -> Any:
+        if kwargs.get("version") not in (None, "v1", "v2"):  # v3 returns an awaitable
+            return self._arun(config, super().astream_events, input, config, **kwargs)
         return self._aiter(
             config, lambda: super(_ResidencyBinding, self).astream_events(input, config, **kwargs)
         )

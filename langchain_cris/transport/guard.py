@@ -214,4 +214,6 @@ def is_guarded(client: Any) -> bool:
     events = getattr(getattr(client, "meta", None), "events", None)
     emitter = getattr(events, "_emitter", events)
     unique = getattr(emitter, "_unique_id_handlers", None)
-    return bool(unique) and (_STRICT_ID in unique or _LENIENT_ID in unique)
+    if not isinstance(unique, dict):
+        return False
+    return _STRICT_ID in unique or _LENIENT_ID in unique

@@ -66,25 +66,39 @@ def _no_env_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LANGCHAIN_CRIS_POLICY", raising=False)
 
 
+@pytest.fixture(scope="session")
+def _emulator() -> Iterator[LocalBedrock]:
+    with LocalBedrock(seed=0) as bedrock:
+        yield bedrock
+
+
+@pytest.fixture(scope="session")
+def _recorder() -> Iterator[Recorder]:
+    with Recorder() as rec:
+        yield rec
+
+
 @pytest.fixture(params=["emulator", "recorder"])
-def wire(request: pytest.FixtureRequest) -> Iterator[Wire]:
+def wire(request: pytest.FixtureRequest) -> Wire:
+    """One of the two endpoints, its log emptied for this test (servers live per session)."""
     if request.param == "emulator":
-        with LocalBedrock(seed=0) as bedrock:
+        bedrock: LocalBedrock = request.getfixturevalue("_emulator")
+        bedrock.reset()
 
-            def read_log() -> list[Sent]:
-                return [
-                    Sent(r.operation, r.model_id, r.source_region)
-                    for r in bedrock.wire_log.records(service="bedrock-runtime")
-                ]
+        def read_log() -> list[Sent]:
+            return [
+                Sent(r.operation, r.model_id, r.source_region)
+                for r in bedrock.wire_log.records(service="bedrock-runtime")
+            ]
 
-            yield Wire("emulator", bedrock.endpoint_url, read_log)
-    else:
-        with Recorder() as rec:
+        return Wire("emulator", bedrock.endpoint_url, read_log)
+    rec: Recorder = request.getfixturevalue("_recorder")
+    rec.clear()
 
-            def read_rec() -> list[Sent]:
-                return [Sent(r.operation, r.model_id, r.region) for r in rec.requests()]
+    def read_rec() -> list[Sent]:
+        return [Sent(r.operation, r.model_id, r.region) for r in rec.requests()]
 
-            yield Wire("recorder", rec.endpoint_url, read_rec)
+    return Wire("recorder", rec.endpoint_url, read_rec)
 
 
 def outside(sent: Sent, policy: ResidencyPolicy) -> list[str]:
