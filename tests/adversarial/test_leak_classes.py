@@ -330,7 +330,7 @@ def test_6_token_count_in_a_bound_chain(wire: Wire, form: str, region: str) -> N
     except ImportError:  # the emulator has no CountTokens: langchain-aws's local fallback
         assert wire.name == "emulator"
     sent = assert_inside(wire, EU)
-    if region == "eu-central-1":
+    if region == "eu-central-1" and wire.name == "recorder":  # the emulator has no CountTokens
         assert sent and {(s.operation, s.model_id) for s in sent} == {("CountTokens", SONNET)}
 
 
