@@ -24,10 +24,10 @@ import boto3
 from botocore.awsrequest import AWSRequest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _local_bedrock import local_bedrock_process  # noqa: E402
+from _local_bedrock import local_bedrock_process
 
-from langchain_cris.emulator.local import FAKE_CREDENTIALS  # noqa: E402
-from langchain_cris.transport.guard import (  # noqa: E402
+from langchain_cris.emulator.local import FAKE_CREDENTIALS
+from langchain_cris.transport.guard import (
     _strict,
     decided_route,
     guard_client,

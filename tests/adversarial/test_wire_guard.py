@@ -53,12 +53,12 @@ def test_guard_refuses_anything_but_the_decided_route(
     wire: Wire, operation: str, model: str, region: str, why: str
 ) -> None:
     c = guard_client(client(wire, region))
-    with decided_route("Converse", EU_SONNET, "eu-central-1", "eu"):
-        with pytest.raises(ResidencyViolation, match=why):
-            if operation == "ConverseStream":
-                c.converse_stream(modelId=model, messages=MESSAGES)
-            else:
-                c.converse(modelId=model, messages=MESSAGES)
+    route = decided_route("Converse", EU_SONNET, "eu-central-1", "eu")
+    with route, pytest.raises(ResidencyViolation, match=why):
+        if operation == "ConverseStream":
+            c.converse_stream(modelId=model, messages=MESSAGES)
+        else:
+            c.converse(modelId=model, messages=MESSAGES)
     assert wire.sent() == []
 
 
@@ -74,9 +74,9 @@ def test_guard_lets_the_decided_route_through(wire: Wire) -> None:
 def test_lenient_guard_checks_only_decided_sends(wire: Wire) -> None:
     c = guard_client(client(wire), strict=False)
     c.converse(modelId="global." + SONNET, messages=MESSAGES)  # the user's own call
-    with decided_route("Converse", EU_SONNET, "eu-central-1", "eu"):
-        with pytest.raises(ResidencyViolation):
-            c.converse(modelId="global." + SONNET, messages=MESSAGES)
+    route = decided_route("Converse", EU_SONNET, "eu-central-1", "eu")
+    with route, pytest.raises(ResidencyViolation):
+        c.converse(modelId="global." + SONNET, messages=MESSAGES)
     assert len(wire.sent()) == 1
 
 
