@@ -9,6 +9,10 @@ credentials, settings; :func:`to_cris_model`) under the policy in force, so it i
 checked, refused before sending if nothing complies, and guarded on the wire. Outside any
 policy a plain model is left exactly as it is.
 
+The same holds for plain ``BedrockEmbeddings`` (e.g. a vector store's embeddings inside a
+bound retriever): under a policy in force, ``_invoke_model`` (every embeddings call goes
+through it) is sent by an equivalent ``BedrockEmbeddingsCRIS``.
+
 How: on import, ``ChatBedrockConverse._generate``, ``_stream`` and
 ``get_num_tokens_from_messages`` are wrapped (once; ``ChatBedrockCRIS`` and its delegates go
 straight through). A wrapped call asks :func:`~langchain_cris.binding.policy_in_force` (the run's
@@ -29,13 +33,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from langchain_aws import ChatBedrockConverse
+from langchain_aws import BedrockEmbeddings, ChatBedrockConverse
+from langchain_core.runnables import ensure_config
 
 from langchain_cris.binding import policy_in_force
 from langchain_cris.chat_models import ChatBedrockCRIS
+from langchain_cris.embeddings import BedrockEmbeddingsCRIS
 from langchain_cris.transport.guard import guard_client
 
-__all__ = ["converted", "install", "to_cris_model"]
+__all__ = ["converted", "install", "to_cris_embeddings", "to_cris_model"]
 
 _CACHE_SIZE = 64
 _cache: OrderedDict[int, tuple[ChatBedrockConverse, ChatBedrockCRIS]] = OrderedDict()
@@ -110,6 +116,40 @@ def _stream(
     return cris._stream(messages, stop, run_manager, **kwargs)
 
 
+_emb_cache: OrderedDict[int, tuple[BedrockEmbeddings, BedrockEmbeddingsCRIS]] = OrderedDict()
+
+
+def to_cris_embeddings(embeddings: BedrockEmbeddings) -> BedrockEmbeddingsCRIS:
+    """An equivalent ``BedrockEmbeddingsCRIS`` (the client carried over only if user-given)."""
+    if isinstance(embeddings, BedrockEmbeddingsCRIS):
+        return embeddings
+    given = embeddings.model_fields_set
+    fields = {
+        name: value
+        for name in BedrockEmbeddings.model_fields
+        if (value := getattr(embeddings, name)) is not None and (name != "client" or name in given)
+    }
+    if "client" in fields:
+        guard_client(fields["client"], strict=False)
+    return BedrockEmbeddingsCRIS(**fields)
+
+
+def _invoke_model(self: Any, input_body: Any = None) -> Any:
+    body = {} if input_body is None else input_body
+    if isinstance(self, BedrockEmbeddingsCRIS) or policy_in_force(ensure_config()) is None:
+        return _ORIGINAL["_invoke_model"](self, body)
+    key = id(self)
+    with _lock:
+        hit = _emb_cache.get(key)
+    if hit is None or hit[0] is not self:
+        hit = (self, to_cris_embeddings(self))
+        with _lock:
+            _emb_cache[key] = hit
+            while len(_emb_cache) > _CACHE_SIZE:
+                _emb_cache.popitem(last=False)
+    return hit[1]._invoke_model(body)
+
+
 def _get_num_tokens_from_messages(self: Any, messages: Any, tools: Any = None) -> int:
     cris = _routed(self, None)
     if cris is None:
@@ -118,7 +158,7 @@ def _get_num_tokens_from_messages(self: Any, messages: Any, tools: Any = None) -
 
 
 def install() -> None:
-    """Wrap ``ChatBedrockConverse``'s send methods (idempotent)."""
+    """Wrap ``ChatBedrockConverse``'s and ``BedrockEmbeddings``' send methods (idempotent)."""
     with _lock:
         if _ORIGINAL:
             return
@@ -130,6 +170,9 @@ def install() -> None:
             _ORIGINAL[name] = getattr(ChatBedrockConverse, name)
             wrapper.__doc__ = _ORIGINAL[name].__doc__
             setattr(ChatBedrockConverse, name, wrapper)
+        _ORIGINAL["_invoke_model"] = BedrockEmbeddings._invoke_model
+        _invoke_model.__doc__ = BedrockEmbeddings._invoke_model.__doc__
+        BedrockEmbeddings._invoke_model = _invoke_model  # type: ignore[method-assign]
 
 
 install()

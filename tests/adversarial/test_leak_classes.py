@@ -299,11 +299,41 @@ def test_5_retriever_bound_alone(wire: Wire, form: str) -> None:
         residency_policy=GLOBAL,  # the embeddings' own default is wider than the binding
     )
     store = InMemoryVectorStore(embedding=emb)
-    store.add_texts(["indexed outside the binding"], embeddings=[[0.1, 0.2, 0.3]])  # no call
+    store.add_texts(["indexed outside the binding, under the embeddings' own default"])
     before = len(wire.sent())
     result = attempt(form, with_residency(store.as_retriever(), EU), "where is my data?")
     assert_inside(wire, EU, before)
     refused_or_sent(result, wire, before)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_5_retriever_with_plain_embeddings_bound_alone(wire: Wire, form: str) -> None:
+    from langchain_aws import BedrockEmbeddings
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    emb = BedrockEmbeddings(
+        model_id="amazon.titan-embed-text-v2:0",
+        region_name="us-east-1",
+        endpoint_url=wire.endpoint_url,
+    )
+    store = InMemoryVectorStore(embedding=emb)
+    store.add_texts(["indexed outside any binding: the user's own business"])
+    before = len(wire.sent())
+    result = attempt(form, with_residency(store.as_retriever(), EU), "where is my data?")
+    assert_inside(wire, EU, before)
+    refused_or_sent(result, wire, before)
+    eu_store = InMemoryVectorStore(
+        embedding=BedrockEmbeddings(
+            model_id="amazon.titan-embed-text-v2:0",
+            region_name="eu-central-1",
+            endpoint_url=wire.endpoint_url,
+        )
+    )
+    eu_store.add_texts(["x"])
+    before = len(wire.sent())
+    result = attempt(form, with_residency(eu_store.as_retriever(), EU), "where is my data?")
+    assert not isinstance(result, ResidencyError), result
+    assert assert_inside(wire, EU, before)  # routed, checked and sent from eu-central-1
 
 
 # -- 6. token counting -----------------------------------------------------------------------
