@@ -3,6 +3,8 @@
 Public API (pinned by ``tests/unit_tests/test_imports.py``).
 """
 
+# Importing _plain_bedrock routes plain ChatBedrockConverse models under a policy in force.
+from langchain_cris import _plain_bedrock  # noqa: F401
 from langchain_cris.audit.records import ViolationEvent
 from langchain_cris.audit.report import AuditReport, audit_files
 from langchain_cris.binding import policy_from_config, with_residency
@@ -12,6 +14,7 @@ from langchain_cris.embeddings import BedrockEmbeddingsCRIS
 from langchain_cris.errors import (
     InvalidModelIdentifierError,
     MissingSourceRegionError,
+    ModelOverrideError,
     NoPolicyError,
     PolicyConflictError,
     PolicyError,
@@ -23,6 +26,7 @@ from langchain_cris.errors import (
     SourceRegionNotAllowedError,
     UnknownModelError,
     UnknownRegionError,
+    UnroutableModelError,
 )
 from langchain_cris.iam import (
     Grant,
@@ -57,7 +61,6 @@ __version__ = "0.1.0"
 # when one of its names is used, so the core install stays langchain-core + langchain-aws.
 _LAZY = {
     "ResidencyMiddleware": "langchain_cris.middleware",
-    "UnroutableModelError": "langchain_cris.middleware",
 }
 
 
@@ -94,6 +97,7 @@ __all__ = [
     "InvalidAccountIdError",
     "InvalidModelIdentifierError",
     "MissingSourceRegionError",
+    "ModelOverrideError",
     "NativeAsyncUnavailableWarning",
     "NoPolicyError",
     "PolicyConflictError",

@@ -17,168 +17,402 @@ Three ways to set it, all read by :func:`policy_from_config`:
    as written by ``to_dict()``, or a ``ResidencyPolicy``;
 3. ``config={"configurable": {"cris_policy": ...}}``: same forms, read when metadata has none.
 
-Metadata is merged key by key with the inner value winning, so a plain inner
-``metadata={"cris_policy": "global"}`` would replace an outer policy. ``with_residency`` does
-not rely on that merge: it reads the policy already in force and combines it with its own
-(``ResidencyPolicy.combine``), so an inner binding can only narrow an outer one.
+Metadata is merged key by key with the inner value winning, and a call that passes its own
+``config={"metadata": ...}`` replaces the inherited metadata altogether. ``with_residency``
+does not rely on either: for the duration of the bound call it also publishes the policy in
+force in a context variable (the *ceiling*), and every policy found for a call inside it is
+combined with that ceiling, strictest wins (:func:`policy_in_force`). So an inner binding, an
+inner raw ``cris_policy`` value or an inner config without one can only narrow the binding,
+never widen or drop it. The ceiling follows LangChain's own context propagation (chain steps,
+its executors, asyncio tasks); a bare ``threading.Thread`` does not inherit it.
+
+Policy values are cached by content, never by identity or path alone: a file by its path and
+``stat`` (mtime, ctime, size, inode), a dict by its JSON text; the dicts ``with_residency``
+puts into metadata are read-only and carry their parsed policy.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from functools import lru_cache
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
+from langchain_core.runnables.config import var_child_runnable_config
 
-from langchain_cris.errors import PolicyError
+from langchain_cris._model_guard import ModelGuard, model_guard_var
+from langchain_cris._policy_values import (
+    POLICY_DIGEST_KEY,
+    POLICY_KEY,
+    POLICY_NAME_KEY,
+    RUNTIME_KEY,
+    PolicySpec,
+    parse_policy,
+    policy_from_config,
+    policy_spec_from_config,
+    residency_metadata,
+)
 from langchain_cris.policy import ResidencyPolicy
 
 __all__ = [
     "POLICY_DIGEST_KEY",
     "POLICY_KEY",
     "POLICY_NAME_KEY",
+    "PolicySources",
     "PolicySpec",
+    "bound_policy",
     "parse_policy",
     "policy_from_config",
+    "policy_in_force",
+    "policy_sources",
     "policy_spec_from_config",
     "residency_metadata",
+    "residency_scope",
     "with_residency",
 ]
 
-POLICY_KEY = "cris_policy"
-POLICY_NAME_KEY = "cris_policy_name"
-POLICY_DIGEST_KEY = "cris_policy_digest"
 
-#: What may stand for a policy in config: an object, a preset name or file path, or a dict.
-PolicySpec = ResidencyPolicy | str | os.PathLike[str] | Mapping[str, Any]
+# -- the policy in force ----------------------------------------------------------------
+_CEILING: ContextVar[ResidencyPolicy | None] = ContextVar("langchain_cris_ceiling", default=None)
 
 
-def parse_policy(spec: PolicySpec) -> ResidencyPolicy:
-    """Turn any accepted form of a policy into a ``ResidencyPolicy`` (cached by content).
-
-    Raises:
-        PolicyError: the preset is unknown, the file unreadable, or the dict invalid; the
-            message names the valid choices.
-    """
-    if isinstance(spec, ResidencyPolicy):
-        return spec
-    if isinstance(spec, str | os.PathLike):
-        return _load_cached(os.fspath(spec))
-    if isinstance(spec, Mapping):
-        # Bindings hand the same dict object down every call: an identity hit skips hashing.
-        hit = _BY_IDENTITY.get(id(spec))
-        if hit is not None and hit[0] is spec:
-            return hit[1]
-        try:
-            key = json.dumps(spec, sort_keys=True, default=_json_default)
-        except (TypeError, ValueError) as exc:
-            raise PolicyError(f"cris_policy dict is not JSON-ready: {exc}") from exc
-        policy = _from_dict_cached(key)
-        if len(_BY_IDENTITY) >= 512:
-            _BY_IDENTITY.clear()
-        _BY_IDENTITY[id(spec)] = (spec, policy)  # holds ``spec``, so its id is not reused
-        return policy
-    raise PolicyError(
-        f"cris_policy must be a ResidencyPolicy, a preset name, a policy file path or a dict "
-        f"from ResidencyPolicy.to_dict(); got {type(spec).__name__}"
-    )
-
-
-_BY_IDENTITY: dict[int, tuple[Mapping[str, Any], ResidencyPolicy]] = {}
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, frozenset | set | tuple):
-        return sorted(value)
-    raise TypeError(f"{type(value).__name__} is not JSON-ready")
-
-
-@lru_cache(maxsize=256)
-def _load_cached(text: str) -> ResidencyPolicy:
-    return ResidencyPolicy.load(text)
-
-
-@lru_cache(maxsize=256)
-def _from_dict_cached(key: str) -> ResidencyPolicy:
-    return ResidencyPolicy.from_dict(json.loads(key), origin="cris_policy in RunnableConfig")
-
-
-def policy_spec_from_config(config: RunnableConfig | Mapping[str, Any] | None) -> Any:
-    """The raw policy value in ``config`` (metadata first, then configurable), or None."""
-    if not config:
-        return None
-    metadata = config.get("metadata")
-    if metadata:
-        spec = metadata.get(POLICY_KEY)
-        if spec is not None:
-            return spec
-    configurable = config.get("configurable")
-    if configurable:
-        return configurable.get(POLICY_KEY)
-    return None
-
-
-def policy_from_config(config: RunnableConfig | Mapping[str, Any] | None) -> ResidencyPolicy | None:
-    """The residency policy carried by ``config``, or None when it carries none.
-
-    This is the one reader of the config contract; the chat model, the callback handler and
-    the agent middleware all go through it.
-
-    Raises:
-        PolicyError: the config names a policy that cannot be read.
-    """
-    spec = policy_spec_from_config(config)
-    return None if spec is None else parse_policy(spec)
-
-
-@lru_cache(maxsize=256)
-def residency_metadata(policy: ResidencyPolicy) -> Mapping[str, Any]:
-    """The config metadata that carries ``policy`` (cached; treat the result as read-only)."""
-    return {
-        POLICY_KEY: policy.to_dict(),
-        POLICY_NAME_KEY: policy.name,
-        POLICY_DIGEST_KEY: policy.digest,
-    }
+def bound_policy() -> ResidencyPolicy | None:
+    """The policy of the innermost enclosing residency scope (already combined), if any."""
+    return _CEILING.get()
 
 
 @lru_cache(maxsize=256)
 def _combine(outer: ResidencyPolicy, inner: ResidencyPolicy) -> ResidencyPolicy:
+    """``outer`` narrowed by ``inner`` (strictest wins); a policy met again is itself."""
+    if outer == inner:
+        return outer
     return outer.combine(inner)
 
 
+def _runtime_spec(*configs: Mapping[str, Any] | None) -> Any:
+    """``cris_policy`` of the running LangGraph run's context (an agent's tenant), if any."""
+    for config in configs:
+        configurable = (config or {}).get("configurable") or {}
+        runtime = configurable.get(RUNTIME_KEY)
+        context = getattr(runtime, "context", None)
+        if context is None:
+            continue
+        if isinstance(context, Mapping):
+            return context.get(POLICY_KEY)
+        return getattr(context, POLICY_KEY, None)
+    return None
+
+
+class PolicySources:
+    """Where a call's policy may come from, read when the call starts (cheap; parsed later).
+
+    In order: the call's own config (``metadata``, then ``configurable``), the config it
+    inherits from the running chain, the running agent's context; whatever is found is then
+    combined, strictest wins, with the enclosing binding's ceiling.
+    """
+
+    __slots__ = ("ceiling", "spec")
+
+    def __init__(self, spec: Any, ceiling: ResidencyPolicy | None) -> None:
+        self.spec = spec
+        self.ceiling = ceiling
+
+    def resolve(self) -> ResidencyPolicy | None:
+        """The policy in force, or None (then the model's own default applies).
+
+        Raises:
+            PolicyError: a policy value cannot be read.
+            PolicyConflictError: the value found and the ceiling share no Region.
+        """
+        found = None if self.spec is None else parse_policy(self.spec)
+        if self.ceiling is None or found is None:
+            return found or self.ceiling
+        return _combine(self.ceiling, found)
+
+
+def policy_sources(config: Mapping[str, Any] | None = None) -> PolicySources:
+    """The policy sources of a call made now with ``config`` (see :class:`PolicySources`)."""
+    inherited = var_child_runnable_config.get()
+    spec = policy_spec_from_config(config)
+    if spec is None:
+        spec = policy_spec_from_config(inherited)
+    if spec is None:
+        spec = _runtime_spec(config, inherited)
+    return PolicySources(spec, _CEILING.get())
+
+
+def policy_in_force(config: Mapping[str, Any] | None = None) -> ResidencyPolicy | None:
+    """The policy a call made now with ``config`` runs under, before any model default.
+
+    Raises:
+        PolicyError: a policy value cannot be read.
+        PolicyConflictError: nested policies share no Region.
+    """
+    return policy_sources(config).resolve()
+
+
+_Tokens = tuple[Token[ResidencyPolicy | None], Token[ModelGuard | None]]
+
+
+def _enter(policy: ResidencyPolicy, allow_non_bedrock: bool, where: str) -> _Tokens:
+    guard = model_guard_var.get()
+    guard = (
+        guard.narrowed(allow_non_bedrock=allow_non_bedrock, where=where)
+        if guard is not None
+        else ModelGuard(allow_non_bedrock=allow_non_bedrock, where=where)
+    )
+    return _CEILING.set(policy), model_guard_var.set(guard)
+
+
+def _exit(tokens: _Tokens) -> None:
+    model_guard_var.reset(tokens[1])
+    _CEILING.reset(tokens[0])
+
+
+@contextmanager
+def residency_scope(
+    policy: ResidencyPolicy, *, allow_non_bedrock: bool = False, where: str = "with_residency"
+) -> Iterator[ResidencyPolicy]:
+    """Make ``policy`` the ceiling of every call inside the block (narrowing any outer one).
+
+    Also refuses, inside the block, models no policy can route (see ``_model_guard``) unless
+    ``allow_non_bedrock``. Yields the effective (combined) policy.
+    """
+    outer = _CEILING.get()
+    effective = policy if outer is None else _combine(outer, policy)
+    tokens = _enter(effective, allow_non_bedrock, where)
+    try:
+        yield effective
+    finally:
+        _exit(tokens)
+
+
+# -- the binding ------------------------------------------------------------------------
 class _ResidencyConfig:
     """Config factory of one binding: the policy in force, narrowed by this binding's policy."""
 
-    __slots__ = ("policy",)
+    __slots__ = ("allow_non_bedrock", "policy")
 
-    def __init__(self, policy: ResidencyPolicy) -> None:
+    def __init__(self, policy: ResidencyPolicy, allow_non_bedrock: bool = False) -> None:
         self.policy = policy
+        self.allow_non_bedrock = allow_non_bedrock
+
+    def effective(self, config: Mapping[str, Any] | None) -> ResidencyPolicy:
+        outer = policy_in_force(config)
+        return self.policy if outer is None else _combine(outer, self.policy)
 
     def __call__(self, config: RunnableConfig) -> RunnableConfig:
-        outer = policy_from_config(config)
-        effective = self.policy if outer is None else _combine(outer, self.policy)
-        return {"metadata": dict(residency_metadata(effective))}
+        decided = _DECIDED.get()  # the binding's own scope already combined it
+        policy = decided[1] if decided is not None and decided[0] is self else None
+        return {"metadata": dict(residency_metadata(policy or self.effective(config)))}
 
     def __repr__(self) -> str:
         return f"with_residency({self.policy.name!r})"
 
 
+#: The policy a binding's scope decided, read back by that binding's own config factory.
+_DECIDED: ContextVar[tuple[_ResidencyConfig, ResidencyPolicy] | None] = ContextVar(
+    "langchain_cris_decided_policy", default=None
+)
+_ScopeTokens = tuple[_Tokens, Token[tuple[_ResidencyConfig, ResidencyPolicy] | None]]
+
+
+def _leave(tokens: _ScopeTokens) -> None:
+    _DECIDED.reset(tokens[1])
+    _exit(tokens[0])
+
+
+class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
+    """A ``RunnableBinding`` that also holds the residency scope while its bound runnable runs.
+
+    The scope (ceiling and model guard) is set around each call, and around each step of a
+    stream, never across a ``yield``: the consumer's own code between chunks runs outside it.
+    """
+
+    def _factory(self) -> _ResidencyConfig:
+        for factory in self.config_factories:
+            if isinstance(factory, _ResidencyConfig):
+                return factory
+        raise AssertionError("a residency binding without its config factory")
+
+    def _scope(self, config: Any) -> _ScopeTokens:
+        factory = self._factory()
+        cfg = config[0] if isinstance(config, Sequence) and config else config
+        policy = factory.effective(cfg if isinstance(cfg, Mapping) else None)
+        decided = _DECIDED.set((factory, policy))
+        return _enter(policy, factory.allow_non_bedrock, "with_residency"), decided
+
+    def _run(self, config: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        tokens = self._scope(config)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _leave(tokens)
+
+    async def _arun(self, config: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        tokens = self._scope(config)
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            _leave(tokens)
+
+    def _iter(self, config: Any, make: Any) -> Iterator[Any]:
+        tokens = self._scope(config)
+        try:
+            iterator = iter(make())
+        finally:
+            _leave(tokens)
+        try:
+            while True:
+                tokens = self._scope(config)
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    return
+                finally:
+                    _leave(tokens)
+                yield item
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                tokens = self._scope(config)
+                try:
+                    close()
+                finally:
+                    _leave(tokens)
+
+    async def _aiter(self, config: Any, make: Any) -> AsyncIterator[Any]:
+        tokens = self._scope(config)
+        try:
+            iterator = make().__aiter__()
+        finally:
+            _leave(tokens)
+        try:
+            while True:
+                tokens = self._scope(config)
+                try:
+                    item = await iterator.__anext__()
+                except StopAsyncIteration:
+                    return
+                finally:
+                    _leave(tokens)
+                yield item
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                tokens = self._scope(config)
+                try:
+                    await aclose()
+                finally:
+                    _leave(tokens)
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return self._run(config, super().invoke, input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        return await self._arun(config, super().ainvoke, input, config, **kwargs)
+
+    def batch(self, inputs: list[Any], config: Any = None, **kwargs: Any) -> list[Any]:
+        if _mixed(config):  # items under different policies: one scope per item
+            return Runnable.batch(self, inputs, config, **kwargs)
+        result: list[Any] = self._run(config, super().batch, inputs, config, **kwargs)
+        return result
+
+    async def abatch(self, inputs: list[Any], config: Any = None, **kwargs: Any) -> list[Any]:
+        if _mixed(config):
+            return await Runnable.abatch(self, inputs, config, **kwargs)
+        result: list[Any] = await self._arun(config, super().abatch, inputs, config, **kwargs)
+        return result
+
+    def batch_as_completed(self, inputs: Any, config: Any = None, **kwargs: Any) -> Iterator[Any]:
+        if _mixed(config):
+            return Runnable.batch_as_completed(self, inputs, config, **kwargs)
+        return self._iter(
+            config,
+            lambda: super(_ResidencyBinding, self).batch_as_completed(inputs, config, **kwargs),
+        )
+
+    def abatch_as_completed(
+        self, inputs: Any, config: Any = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        if _mixed(config):
+            return Runnable.abatch_as_completed(self, inputs, config, **kwargs)
+        return self._aiter(
+            config,
+            lambda: super(_ResidencyBinding, self).abatch_as_completed(inputs, config, **kwargs),
+        )
+
+    def stream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        return self._iter(
+            config, lambda: super(_ResidencyBinding, self).stream(input, config, **kwargs)
+        )
+
+    def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        return self._aiter(
+            config, lambda: super(_ResidencyBinding, self).astream(input, config, **kwargs)
+        )
+
+    def transform(
+        self, input: Iterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Any]:
+        return self._iter(
+            config, lambda: super(_ResidencyBinding, self).transform(input, config, **kwargs)
+        )
+
+    def atransform(
+        self, input: AsyncIterator[Any], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        return self._aiter(
+            config, lambda: super(_ResidencyBinding, self).atransform(input, config, **kwargs)
+        )
+
+    def astream_events(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Any:
+        if kwargs.get("version") not in (None, "v1", "v2"):  # v3 returns an awaitable
+            return self._arun(config, super().astream_events, input, config, **kwargs)
+        return self._aiter(
+            config, lambda: super(_ResidencyBinding, self).astream_events(input, config, **kwargs)
+        )
+
+
+def _mixed(config: Any) -> bool:
+    """Whether a batch's per-item configs name different policies."""
+    if not isinstance(config, Sequence) or len(config) < 2:
+        return False
+    first = policy_spec_from_config(config[0])
+    return any(policy_spec_from_config(c) is not first for c in config[1:])
+
+
 def with_residency(
-    runnable: Runnable[Any, Any], policy: ResidencyPolicy | str | os.PathLike[str]
+    runnable: Runnable[Any, Any],
+    policy: ResidencyPolicy | str | os.PathLike[str],
+    *,
+    allow_non_bedrock: bool = False,
 ) -> Runnable[Any, Any]:
     """Bind ``policy`` to ``runnable`` and everything it calls.
 
-    Every ``ChatBedrockCRIS`` reached by the runnable (directly, in parallel branches, in
-    LangGraph nodes, agents, or tools that call sub-chains) routes its calls under the policy.
-    Works for invoke/ainvoke/stream/astream/batch/abatch/astream_events. Bindings nest:
-    the effective policy is the strictest combination of all enclosing ones.
+    Every ``ChatBedrockCRIS`` and ``BedrockEmbeddingsCRIS`` reached by the runnable (directly,
+    in parallel branches, in retrievers, LangGraph nodes, agents, or tools that call sub-chains,
+    and calls that pass a config of their own) routes its calls under the policy; a plain
+    ``ChatBedrockConverse`` inside is routed the same way; any other chat model or LLM is
+    refused with ``UnroutableModelError`` unless ``allow_non_bedrock=True``. Works for
+    invoke/ainvoke/stream/astream/batch/abatch/astream_events. Bindings nest: the effective
+    policy is the strictest combination of all enclosing ones.
 
     Args:
         runnable: Any LangChain runnable (chain, graph, agent, model, retriever pipeline).
         policy: A ``ResidencyPolicy``, a preset name (``"eu"``) or a policy file path.
+        allow_non_bedrock: Let chat models and LLMs that are not Bedrock Converse models run
+            inside (unchecked: outside any residency guarantee). An enclosing binding that
+            does not allow them still refuses them.
 
     Returns:
         A runnable with the same input and output, carrying the policy in its config.
@@ -199,4 +433,6 @@ def with_residency(
             cheap_chain = with_residency(prompt | llm | parser, "global")
     """
     resolved = parse_policy(policy)
-    return RunnableBinding(bound=runnable, config_factories=[_ResidencyConfig(resolved)])
+    return _ResidencyBinding(
+        bound=runnable, config_factories=[_ResidencyConfig(resolved, allow_non_bedrock)]
+    )

@@ -30,22 +30,28 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from functools import lru_cache
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from typing import Any, cast
 
 from langchain_aws import ChatBedrockConverse
+from langchain_aws.utils import count_tokens_api_supported_for_model
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import LangSmithParams, LanguageModelInput
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.utils.uuid import uuid7
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
-from langchain_cris.binding import PolicySpec, parse_policy, policy_spec_from_config
+from langchain_cris._call_kwargs import pop_routing_kwargs, requested_model
+from langchain_cris.binding import PolicySources, parse_policy, policy_sources
 from langchain_cris.catalog import ProfileCatalog, default_catalog
-from langchain_cris.errors import MissingSourceRegionError, NoPolicyError, PolicyFileError
+from langchain_cris.errors import (
+    MissingSourceRegionError,
+    NoPolicyError,
+    PolicyFileError,
+    ResidencyViolation,
+)
 from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
 from langchain_cris.routing import Route, RouteCandidate, resolve_route
 from langchain_cris.transport.async_send import (
@@ -71,6 +77,12 @@ from langchain_cris.transport.failover import (
     stamp_request_metadata,
     stream_with_failover,
 )
+from langchain_cris.transport.guard import (
+    DecidedRoute,
+    adecided_iter,
+    decided_iter,
+    decided_route,
+)
 from langchain_cris.transport.model_clients import (
     ModelTransport,
     add_default_headers,
@@ -84,18 +96,20 @@ __all__ = ["ChatBedrockCRIS"]
 # Private invocation kwarg carrying what only invoke()/stream() can see (the config's policy
 # and the pre-assigned run id) down to _generate/_stream; stripped from traces and cache keys.
 _CALL_KEY = "_cris_call"
-# Per-call kwargs that would override the routed model id or our request metadata.
-_MODEL_KWARGS = ("model", "model_id", "modelId")
-_RM_KWARGS = ("request_metadata", "requestMetadata")
 
 
 class _CallInfo:
-    """What invoke()/stream() saw, plus the route once decided (reused by the call itself)."""
+    """What invoke()/stream() saw, plus the route once decided (reused by the call itself).
 
-    __slots__ = ("model", "policy", "route", "run_id", "spec")
+    ``sources`` are the policy sources read when the call started (its config, the config it
+    inherits, the agent's context, the enclosing binding's ceiling), so the route decided for
+    tracing is the one the call is sent on, decided under the policy in force.
+    """
 
-    def __init__(self, spec: Any, run_id: str | None) -> None:
-        self.spec = spec
+    __slots__ = ("model", "policy", "route", "run_id", "sources")
+
+    def __init__(self, sources: PolicySources, run_id: str | None) -> None:
+        self.sources = sources
         self.run_id = run_id
         self.model: str | None = None
         self.policy: ResidencyPolicy | None = None
@@ -285,18 +299,18 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         call = kwargs.pop(_CALL_KEY, None)
-        if call is not None and call.spec is not None:
-            kwargs["cris_policy_digest"] = _safe_digest(call.spec)
+        if call is not None:  # the cache key holds the policy in force, never a stale one
+            kwargs["cris_policy_digest"] = _safe_digest(call.sources)
         return super()._get_llm_string(stop=stop, **kwargs)
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         call = kwargs.pop(_CALL_KEY, None)
         ls_params = super()._get_ls_params(stop=stop, **kwargs)
         try:  # best effort: a refusal must surface inside the run, not here
-            policy = self._policy(call.spec if call else None, None)
+            policy = self._policy(call.sources if call else policy_sources())
             if policy is None:
                 return ls_params
-            model = _requested_model(kwargs) or self.model_id
+            model = requested_model(kwargs) or self.model_id
             route = self._resolve(model, policy)
         except Exception:
             return ls_params
@@ -320,7 +334,10 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
         def send(cand: RouteCandidate) -> ChatResult:
             delegate = self._delegate(plan, cand, user_rm)
-            return ChatBedrockConverse._generate(delegate, messages, stop, run_manager, **kwargs)
+            with decided_route("Converse", cand.model_id, cand.source_region, plan.policy.name):
+                return ChatBedrockConverse._generate(
+                    delegate, messages, stop, run_manager, **kwargs
+                )
 
         result, cand, request_id = send_with_failover(plan, send, _result_request_id)
         return finish_result(plan, result, cand, request_id)
@@ -337,7 +354,11 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         def open_stream(cand: RouteCandidate) -> Iterator[ChatGenerationChunk]:
             delegate = self._delegate(plan, cand, user_rm)
             # No run_manager: tokens are reported only for chunks that reach the caller.
-            return ChatBedrockConverse._stream(delegate, messages, stop, None, **kwargs)
+            chunks = ChatBedrockConverse._stream(delegate, messages, stop, None, **kwargs)
+            route = DecidedRoute.of(
+                "ConverseStream", cand.model_id, cand.source_region, plan.policy.name
+            )
+            return decided_iter(route, chunks)
 
         stamp = StreamAnnotator(plan)
         for chunk, cand in stream_with_failover(plan, open_stream, _has_content):
@@ -364,7 +385,8 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
         async def send(cand: RouteCandidate) -> ChatResult:
             delegate = self._delegate(plan, cand, user_rm, SplitClient(cand.source_region))
-            return await agenerate_converse(delegate, runtime, messages, stop, kwargs)
+            with decided_route("Converse", cand.model_id, cand.source_region, plan.policy.name):
+                return await agenerate_converse(delegate, runtime, messages, stop, kwargs)
 
         result, cand, request_id = await asend_with_failover(plan, send, _result_request_id)
         return finish_result(plan, result, cand, request_id)
@@ -390,7 +412,11 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
         def open_stream(cand: RouteCandidate) -> AsyncIterator[ChatGenerationChunk]:
             delegate = self._delegate(plan, cand, user_rm, SplitClient(cand.source_region))
-            return astream_converse(delegate, runtime, messages, stop, kwargs)
+            chunks = astream_converse(delegate, runtime, messages, stop, kwargs)
+            route = DecidedRoute.of(
+                "ConverseStream", cand.model_id, cand.source_region, plan.policy.name
+            )
+            return adecided_iter(route, chunks)
 
         stamp = StreamAnnotator(plan)
         chunks = astream_with_failover(plan, open_stream, _has_content)
@@ -407,6 +433,55 @@ class ChatBedrockCRIS(ChatBedrockConverse):
                 await run_manager.on_llm_new_token("", chunk=closing)
             yield closing
 
+    # -- token counting: CountTokens is a call like any other ---------------------------
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """Input tokens of ``messages`` by Bedrock CountTokens, under the policy in force.
+
+        CountTokens carries the whole prompt to a source Region and is processed there, so it
+        is routed like a call: the policy is looked up in the documented order (none:
+        ``NoPolicyError``), and the request goes to the first of the route's source Regions
+        that is itself inside the policy, with the foundation-model id CountTokens takes. If
+        no such Region exists the call is refused (``ResidencyViolation``; in ``audit`` mode
+        it goes to the route's own source Region). Models CountTokens does not support are
+        counted locally, as langchain-aws does.
+
+        Raises:
+            NoPolicyError: no policy anywhere.
+            ResidencyViolation: no source Region of the route lies inside the policy.
+        """
+        policy = self._policy(policy_sources(ensure_config()))
+        if policy is None:
+            raise _no_policy_error()
+        route = self._resolve(self.model_id, policy)
+        base = route.base_model_id
+        if not count_tokens_api_supported_for_model(base):
+            return BaseChatModel.get_num_tokens_from_messages(self, messages, tools=tools)
+        sources = [c.source_region for c in (route.candidates or ())] + [route.source_region]
+        region = next((r for r in sources if r in policy.regions), None)
+        if region is None:
+            if policy.mode != "audit":
+                raise ResidencyViolation(
+                    f"CountTokens sends the prompt to the source Region; none of "
+                    f"{sorted(set(sources))} is inside the policy",
+                    model=base,
+                    source_region=route.source_region,
+                    policy_name=policy.name,
+                    outside_regions=set(sources) - policy.regions,
+                )
+            region = route.source_region
+        delegate = self.model_copy(
+            update={
+                "model_id": base,
+                "base_model_id": base,
+                "region_name": region,
+                "client": self._cris.pool.get(region),
+            }
+        )
+        with decided_route("CountTokens", base, region, policy.name):
+            return ChatBedrockConverse.get_num_tokens_from_messages(delegate, messages, tools)
+
     # -- decision helpers -----------------------------------------------------------------
     def _plan(
         self,
@@ -415,12 +490,8 @@ class ChatBedrockCRIS(ChatBedrockConverse):
     ) -> tuple[CallPlan, dict[str, str] | None]:
         """Decide everything before sending; pops our kwargs; raises ResidencyError."""
         call: _CallInfo | None = kwargs.pop(_CALL_KEY, None)
-        model = _requested_model(kwargs) or self.model_id
-        for key in _MODEL_KWARGS:
-            kwargs.pop(key, None)
-        user_rm = None
-        for key in _RM_KWARGS:
-            user_rm = kwargs.pop(key, None) or user_rm
+        override, user_rm = pop_routing_kwargs(kwargs)
+        model = override or self.model_id
         if run_manager is not None:
             run_id: str | None = str(run_manager.run_id)
         else:
@@ -428,10 +499,13 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         if call is not None and call.route is not None and call.model == model:
             policy, route = cast(ResidencyPolicy, call.policy), call.route
         else:
-            spec = call.spec if call is not None else None
-            if spec is None and run_manager is not None:
-                spec = run_manager.metadata.get("cris_policy")
-            found = self._policy(spec, ensure_config if spec is None else None)
+            if call is not None:
+                sources = call.sources
+            elif run_manager is not None:
+                sources = policy_sources({"metadata": run_manager.metadata})
+            else:
+                sources = policy_sources(ensure_config())
+            found = self._policy(sources)
             if found is None:
                 raise _no_policy_error()
             policy, route = found, self._resolve(model, found)
@@ -442,11 +516,12 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         )
         return CallPlan(route, policy, self._catalog(), settings, run_id), user_rm
 
-    def _policy(self, spec: Any, read_config: Any) -> ResidencyPolicy | None:
-        if spec is None and read_config is not None:
-            spec = policy_spec_from_config(read_config())
-        if spec is not None:
-            return parse_policy(cast(PolicySpec, spec))
+    def _policy(self, sources: PolicySources) -> ResidencyPolicy | None:
+        """The documented order: the policy in force (see ``PolicySources``), the model's own
+        ``residency_policy``, then ``$LANGCHAIN_CRIS_POLICY``; None when there is none."""
+        found = sources.resolve()
+        if found is not None:
+            return found
         if self.residency_policy is not None:
             return self.residency_policy
         env = os.environ.get(POLICY_ENV_VAR)
@@ -525,18 +600,8 @@ def _capture(
         if run_id is None:
             run_id = uuid7()
             config["run_id"] = run_id
-    kwargs[_CALL_KEY] = _CallInfo(
-        policy_spec_from_config(config), None if run_id is None else str(run_id)
-    )
+    kwargs[_CALL_KEY] = _CallInfo(policy_sources(config), None if run_id is None else str(run_id))
     return config
-
-
-def _requested_model(kwargs: dict[str, Any]) -> str | None:
-    for key in _MODEL_KWARGS:
-        value = kwargs.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 def _has_content(chunk: ChatGenerationChunk) -> bool:
@@ -550,17 +615,18 @@ def _result_request_id(result: ChatResult) -> str | None:
     return str(rid) if rid else None
 
 
-def _safe_digest(spec: Any) -> str:
+def _safe_digest(sources: PolicySources) -> str:
     try:
-        return parse_policy(spec).digest
+        policy = sources.resolve()
     except Exception:
-        return repr(spec)
+        return repr(sources.spec)
+    return policy.digest if policy is not None else "none"
 
 
-@lru_cache(maxsize=16)
 def _env_policy(value: str) -> ResidencyPolicy:
+    """``$LANGCHAIN_CRIS_POLICY`` (cached by content: a file by its path and ``stat``)."""
     try:
-        return ResidencyPolicy.load(value)
+        return parse_policy(value)
     except PolicyFileError:
         raise
     except Exception as exc:

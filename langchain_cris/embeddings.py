@@ -3,12 +3,15 @@
 A RAG pipeline sends documents and queries to an embedding model long before the chat model
 sees anything, so residency has to cover retrieval too. Embeddings are not runnables, so a
 binding cannot wrap them; instead each call looks the policy up the same way the chat model
-does: the policy bound to the running chain (a retriever invoked inside
-``with_residency(...)`` sees it through the current ``RunnableConfig``), else the model's
-``residency_policy``, else ``$LANGCHAIN_CRIS_POLICY``, else ``NoPolicyError``. LangChain
-publishes the running config to callees from chain steps (``RunnableSequence``,
-``RunnableParallel`` …); a retriever invoked on its own, outside any chain, does not, so its
-embeddings fall back to the model's own policy.
+does: the policy in force for the running chain (``binding.policy_in_force``: the running
+config, the enclosing ``with_residency`` binding's ceiling, which also reaches a retriever
+bound on its own, ``with_residency(store.as_retriever(), "eu")``), else the model's
+``residency_policy``, else ``$LANGCHAIN_CRIS_POLICY``, else ``NoPolicyError``.
+
+The source Region checked is the Region the text is really sent to: the client's
+(``client.meta.region_name``, a user ``client=`` included), not ``region_name``; the client
+carries the wire guard, and each call publishes its decided route (InvokeModel, the routed id,
+that Region) for it.
 
 The route is resolved per call (cached: microseconds) and sent with the id it names, e.g.
 ``eu.cohere.embed-v4:0`` for a base Cohere Embed v4 id under an EU policy, or the plain id of
@@ -25,13 +28,14 @@ from typing import Any
 
 from langchain_aws import BedrockEmbeddings
 from langchain_core.runnables import ensure_config
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
-from langchain_cris.binding import parse_policy, policy_spec_from_config
+from langchain_cris.binding import parse_policy, policy_in_force
 from langchain_cris.catalog import ProfileCatalog, default_catalog
 from langchain_cris.errors import MissingSourceRegionError, NoPolicyError
 from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
 from langchain_cris.routing import Route, resolve_route
+from langchain_cris.transport.guard import decided_route, guard_client
 
 __all__ = ["BedrockEmbeddingsCRIS"]
 
@@ -67,12 +71,18 @@ class BedrockEmbeddingsCRIS(BedrockEmbeddings):
     last_route: Route | None = Field(default=None, exclude=True)
     """The route of the most recent call (for traces, tests and examples)."""
 
+    @model_validator(mode="after")
+    def _guard_client(self) -> BedrockEmbeddingsCRIS:
+        """Put the wire guard on the client (built by langchain-aws or given by the user)."""
+        guard_client(self.client)
+        return self
+
     def route(self) -> Route:
         """Resolve the route this call would take (raises ``ResidencyError`` if refused)."""
         policy = self._policy()
-        region = self.region_name or getattr(
-            getattr(self.client, "meta", None), "region_name", None
-        )
+        # Where the text really goes: the client's Region (a user client may differ).
+        region = getattr(getattr(self.client, "meta", None), "region_name", None)
+        region = region or self.region_name
         if not region:
             raise MissingSourceRegionError(
                 "BedrockEmbeddingsCRIS has no source Region, so no route can be checked "
@@ -93,9 +103,9 @@ class BedrockEmbeddingsCRIS(BedrockEmbeddings):
         return route
 
     def _policy(self) -> ResidencyPolicy:
-        spec = policy_spec_from_config(ensure_config())
-        if spec is not None:
-            return parse_policy(spec)
+        found = policy_in_force(ensure_config())
+        if found is not None:
+            return found
         if self.residency_policy is not None:
             return self.residency_policy
         env = os.environ.get(POLICY_ENV_VAR)
@@ -112,7 +122,9 @@ class BedrockEmbeddingsCRIS(BedrockEmbeddings):
         # through here, so this one override checks them all before anything is sent.
         route = self.route()
         body = input_body or {}
-        if route.model_id == self.model_id:
-            return super()._invoke_model(body)
-        routed = self.model_copy(update={"model_id": route.model_id})
-        return BedrockEmbeddings._invoke_model(routed, body)
+        guard_client(self.client)  # idempotent; also covers a client swapped in after init
+        with decided_route("InvokeModel", route.model_id, route.source_region, route.policy_name):
+            if route.model_id == self.model_id:
+                return super()._invoke_model(body)
+            routed = self.model_copy(update={"model_id": route.model_id})
+            return BedrockEmbeddings._invoke_model(routed, body)

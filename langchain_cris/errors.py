@@ -11,6 +11,8 @@ Every refusal is raised *before* any network call and is a ``ResidencyError``, i
     ├── UnknownRegionError                      a Region name that no partition has
     ├── MissingSourceRegionError                no region_name / AWS_REGION: nothing to check
     ├── InvalidModelIdentifierError             malformed ARN, unknown profile prefix
+    ├── ModelOverrideError                      a per-call model override in a spelling we refuse
+    ├── UnroutableModelError                    a non-Bedrock model where a policy is in force
     ├── UnknownModelError                       no such model/profile in the catalog (close matches)
     └── RouteRefusedError                       the model exists but the call may not be sent
         ├── SourceRegionNotAllowedError         the client's Region is outside the policy
@@ -28,6 +30,7 @@ from collections.abc import Iterable, Sequence
 __all__ = [
     "InvalidModelIdentifierError",
     "MissingSourceRegionError",
+    "ModelOverrideError",
     "NoPolicyError",
     "PolicyConflictError",
     "PolicyError",
@@ -39,6 +42,7 @@ __all__ = [
     "SourceRegionNotAllowedError",
     "UnknownModelError",
     "UnknownRegionError",
+    "UnroutableModelError",
 ]
 
 
@@ -94,6 +98,42 @@ class MissingSourceRegionError(ResidencyError):
 
 class InvalidModelIdentifierError(ResidencyError):
     """The model string is neither a model id, a profile id nor a Bedrock ARN."""
+
+
+class ModelOverrideError(ResidencyError):
+    """A per-call or bound kwarg would override the model id, in a spelling that is refused.
+
+    langchain-aws camel-cases every kwarg (``model_ID``, ``model__id`` and ``model_id_`` all
+    become Converse's ``modelId``), so a kwarg is judged by the key it becomes, not by how it
+    is written. ``model``, ``model_id`` and ``modelId`` are model overrides (routed under the
+    policy like the constructor's model); any other spelling, several overrides that disagree,
+    or a non-string value is refused, so that no request goes out under an id nobody checked.
+    """
+
+    def __init__(self, key: str, value: object, why: str) -> None:
+        self.key = key
+        self.value = value
+        super().__init__(
+            f"per-call kwarg {key}={value!r} {why}. Pass the model as model=... (or model_id=/"
+            "modelId=), once; it is then routed under the residency policy"
+        )
+
+
+class UnroutableModelError(ResidencyError):
+    """A chat model that no residency policy can route ran where a policy is in force.
+
+    Raised before the model is called (by ``ResidencyMiddleware`` for an agent's model, and
+    inside ``with_residency`` for any other chat model or LLM). Attributes: ``model_type``.
+    """
+
+    def __init__(self, model_type: str, where: str = "ResidencyMiddleware") -> None:
+        self.model_type = model_type
+        super().__init__(
+            f"{where} can only route ChatBedrockCRIS or ChatBedrockConverse models; "
+            f"this model is a {model_type}. Use ChatBedrockCRIS(model=..., region_name=...), "
+            "or pass allow_non_bedrock=True to let this model through unchecked (its calls "
+            "are then outside any residency guarantee)."
+        )
 
 
 class UnknownModelError(ResidencyError):

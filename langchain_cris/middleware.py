@@ -33,8 +33,6 @@ policy the call goes ahead unchanged and the model applies its own lookup (model
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
@@ -55,14 +53,16 @@ from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 
+from langchain_cris._plain_bedrock import converted, to_cris_model
 from langchain_cris.binding import (
     PolicySpec,
     parse_policy,
-    policy_from_config,
+    policy_in_force,
     residency_metadata,
+    residency_scope,
 )
 from langchain_cris.chat_models import ChatBedrockCRIS
-from langchain_cris.errors import PolicyError, ResidencyError
+from langchain_cris.errors import PolicyError, UnroutableModelError
 from langchain_cris.policy import ResidencyPolicy
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "ContextPolicyResolver",
     "ResidencyMiddleware",
     "UnroutableModelError",
+    "to_cris_model",
 ]
 
 #: Attribute or key of the agent's runtime context that names the invocation's policy.
@@ -80,22 +81,6 @@ ContextPolicyResolver = Callable[[Any], PolicySpec | None]
 
 _ToolResult = ToolMessage | Command[Any]
 _CONVERTED_CACHE_SIZE = 32
-
-
-class UnroutableModelError(ResidencyError):
-    """The agent's model is not a Bedrock Converse model, so no residency policy can route it.
-
-    Raised before the model is called. Attributes: ``model_type`` (the class name).
-    """
-
-    def __init__(self, model: object) -> None:
-        self.model_type = type(model).__name__
-        super().__init__(
-            f"ResidencyMiddleware can only route ChatBedrockCRIS or ChatBedrockConverse models; "
-            f"the agent's model is a {self.model_type}. Use ChatBedrockCRIS(model=..., "
-            "region_name=...), or pass ResidencyMiddleware(allow_non_bedrock=True) to let this "
-            "model through unchecked (its calls are then outside any residency guarantee)."
-        )
 
 
 class ResidencyMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
@@ -154,8 +139,6 @@ class ResidencyMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         self.context_key = context_key
         self.policy_from_context = policy_from_context
         self.allow_non_bedrock = allow_non_bedrock
-        self._converted: OrderedDict[int, tuple[BaseChatModel, ChatBedrockCRIS]] = OrderedDict()
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         policy = self.policy.name if self.policy is not None else None
@@ -183,7 +166,7 @@ class ResidencyMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             PolicyConflictError: the context's policy and the bound one share no Region.
         """
         own = self._own_policy(context)
-        bound = policy_from_config(config)
+        bound = policy_in_force(config)
         if own is None or bound is None:
             return own or bound
         return _narrow(bound, own)
@@ -215,22 +198,10 @@ class ResidencyMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
             return self._convert(model)
         if self.allow_non_bedrock:
             return model
-        raise UnroutableModelError(model)
+        raise UnroutableModelError(type(model).__name__)
 
     def _convert(self, model: ChatBedrockConverse) -> ChatBedrockCRIS:
-        key = id(model)
-        with self._lock:
-            hit = self._converted.get(key)
-            if hit is not None and hit[0] is model:
-                self._converted.move_to_end(key)
-                return hit[1]
-        converted = to_cris_model(model)
-        with self._lock:
-            # The source model is kept in the entry so its id cannot be reused while cached.
-            self._converted[key] = (model, converted)
-            while len(self._converted) > _CONVERTED_CACHE_SIZE:
-                self._converted.popitem(last=False)
-        return converted
+        return converted(model)
 
     def _prepare(
         self, request: ModelRequest[Any]
@@ -251,7 +222,7 @@ class ResidencyMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         request, policy = self._prepare(request)
         if policy is None:
             return handler(request)
-        with _policy_in_context(policy):
+        with _policy_in_context(policy, self.allow_non_bedrock):
             return handler(request)
 
     async def awrap_model_call(
@@ -263,7 +234,7 @@ class ResidencyMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         request, policy = self._prepare(request)
         if policy is None:
             return await handler(request)
-        with _policy_in_context(policy):
+        with _policy_in_context(policy, self.allow_non_bedrock):
             return await handler(request)
 
     def wrap_tool_call(
@@ -300,27 +271,12 @@ class ResidencyMiddleware(AgentMiddleware[AgentState[Any], Any, Any]):
         previous = config.get("metadata")
         config["metadata"] = {**(previous or {}), **residency_metadata(policy)}
         try:
-            yield
+            with residency_scope(
+                policy, allow_non_bedrock=self.allow_non_bedrock, where="ResidencyMiddleware"
+            ):
+                yield
         finally:
             config["metadata"] = previous
-
-
-def to_cris_model(model: ChatBedrockConverse) -> ChatBedrockCRIS:
-    """An equivalent ``ChatBedrockCRIS`` of a ``ChatBedrockConverse`` (no network call).
-
-    Every field is carried over, the runtime and control-plane clients included, so the model
-    id, Region, endpoint, credentials, botocore config, inference settings, guardrails and
-    callbacks stay the same; only the routing is added.
-    """
-    if isinstance(model, ChatBedrockCRIS):
-        return model
-    # Unset (None) fields are left out: langchain-aws's validators read "absent", not None.
-    fields = {
-        name: value
-        for name in ChatBedrockConverse.model_fields
-        if (value := getattr(model, name)) is not None
-    }
-    return ChatBedrockCRIS(**fields)
 
 
 @lru_cache(maxsize=256)
@@ -337,12 +293,20 @@ def _lookup(context: Any, key: str) -> Any:
 
 
 @contextmanager
-def _policy_in_context(policy: ResidencyPolicy) -> Iterator[None]:
-    """Make ``policy`` the config metadata of every runnable called inside the block."""
+def _policy_in_context(policy: ResidencyPolicy, allow_non_bedrock: bool) -> Iterator[None]:
+    """Make ``policy`` the config metadata, and the ceiling, of everything called inside.
+
+    The metadata reaches the model call (and the callback handler); the ceiling (a residency
+    scope) also reaches calls made inside with a config of their own (another middleware's
+    own model call) and refuses models no policy can route, unless ``allow_non_bedrock``.
+    """
     config = ensure_config()
     config["metadata"] = {**config.get("metadata", {}), **residency_metadata(policy)}
     token = var_child_runnable_config.set(config)
     try:
-        yield
+        with residency_scope(
+            policy, allow_non_bedrock=allow_non_bedrock, where="ResidencyMiddleware"
+        ):
+            yield
     finally:
         var_child_runnable_config.reset(token)

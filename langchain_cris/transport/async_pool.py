@@ -77,6 +77,7 @@ from langchain_cris.transport.async_support import (
     native_async_unavailable_reason,
     warn_native_async_unavailable,
 )
+from langchain_cris.transport.guard import guard_client
 
 __all__ = [
     "ASYNC_EXTRA_INSTALL",
@@ -317,6 +318,7 @@ class AsyncBedrockRuntimePool:
         client = await state.stack.enter_async_context(
             state.session.create_client(_SERVICE, **self._client_kwargs(region))
         )
+        guard_client(client)  # the last check before signing, as on the sync clients
         if self.default_headers:
             for operation in ("Converse", "ConverseStream"):
                 client.meta.events.register(

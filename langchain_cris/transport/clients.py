@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from langchain_cris.catalog import ProfileCatalog
+from langchain_cris.transport.guard import guard_client
 
 __all__ = [
     "DEFAULT_RETRIES",
@@ -120,7 +121,8 @@ class RuntimeClientPool:
 
     def __init__(self, factory: Callable[[str], Any], preset: Mapping[str, Any] | None = None):
         self._factory = factory
-        self._clients: dict[str, Any] = dict(preset or {})
+        # Every client held here carries the wire guard (the user's own clients included).
+        self._clients: dict[str, Any] = {r: guard_client(c) for r, c in (preset or {}).items()}
         self._lock = threading.Lock()
         self.created = 0  # clients built by this pool (tests check reuse)
 
@@ -131,7 +133,7 @@ class RuntimeClientPool:
             with self._lock:
                 client = self._clients.get(region)
                 if client is None:
-                    client = self._factory(region)
+                    client = guard_client(self._factory(region))
                     self._clients[region] = client
                     self.created += 1
         return client

@@ -21,6 +21,19 @@ from langchain_cris.transport.async_pool import AsyncBedrockRuntimePool
 from tests.integration_tests._async_checks import established_to, needs_proc
 
 MODEL = "eu.amazon.nova-lite-v1:0"
+
+
+@pytest.fixture(autouse=True)
+def _unguarded_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests drive the raw pool with ad-hoc requests, as its own callers never do.
+
+    In the package every pool client carries the wire guard and every send runs under a
+    decided route; here the guard is left off, so each test is about the transport alone (the
+    guard on pool clients is tested in tests/adversarial/test_wire_guard.py).
+    """
+    monkeypatch.setattr("langchain_cris.transport.async_pool.guard_client", lambda c: c)
+
+
 REGION = "eu-central-1"
 EU = {"eu-central-1", "eu-north-1", "eu-west-1", "eu-west-3"}
 MESSAGES = [{"role": "user", "content": [{"text": "Tell me something about Europe."}]}]

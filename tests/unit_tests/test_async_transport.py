@@ -30,6 +30,7 @@ from langchain_cris.transport.async_pool import (
     native_async_unavailable_reason,
     warn_native_async_unavailable,
 )
+from langchain_cris.transport.guard import decided_route
 
 ENDPOINT = "http://127.0.0.1:9"
 
@@ -170,7 +171,8 @@ async def _authorization_sent(pool: AsyncBedrockRuntimePool, region: str) -> str
 
     client = await pool._client(region)
     client.meta.events.register("before-send.bedrock-runtime.Converse", capture)
-    with pytest.raises(_Captured) as info:
+    # The pool's clients carry the wire guard: the send needs a decided route.
+    with decided_route("Converse", "m", region, "test"), pytest.raises(_Captured) as info:
         await pool.converse(region, modelId="m", messages=[])
     return info.value.authorization
 
@@ -212,7 +214,7 @@ async def test_default_headers_are_added_to_runtime_calls() -> None:
         client = await pool._client("eu-west-1")
         # Registered after the pool's own handler, so it sees the header already set.
         client.meta.events.register("before-send.bedrock-runtime.Converse", capture)
-        with pytest.raises(_Captured):
+        with decided_route("Converse", "m", "eu-west-1", "test"), pytest.raises(_Captured):
             await pool.converse("eu-west-1", modelId="m", messages=[])
     assert seen == ["residency"]
 

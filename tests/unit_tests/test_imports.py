@@ -23,6 +23,7 @@ EXPECTED_ALL = [
     "InvalidAccountIdError",
     "InvalidModelIdentifierError",
     "MissingSourceRegionError",
+    "ModelOverrideError",
     "NativeAsyncUnavailableWarning",
     "NoPolicyError",
     "PolicyConflictError",
