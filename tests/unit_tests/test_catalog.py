@@ -10,7 +10,6 @@ from botocore.stub import Stubber
 
 from langchain_cris import ProfileCatalog, ResidencyPolicy, resolve_route
 from langchain_cris.catalog import parse_model_arn_region
-from langchain_cris.regions import region_table
 
 SONNET45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 
