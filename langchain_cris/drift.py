@@ -85,15 +85,15 @@ def compare_catalogs(
         live_rows = {p.profile_id: p.destinations(region) for p in live if region in p.routes}
         ref_rows = {p.profile_id: p.destinations(region) for p in reference if region in p.routes}
         for pid in sorted(live_rows.keys() | ref_rows.keys()):
-            before, after = ref_rows.get(pid), live_rows.get(pid)
-            if before == after:
+            ref_row, live_row = ref_rows.get(pid), live_rows.get(pid)
+            if ref_row == live_row:
                 continue
+            before, after = ref_row or frozenset(), live_row or frozenset()
             kind: DriftKind
-            if after is None:
-                kind, after = "gone", frozenset()
-            elif before is None:
+            if live_row is None:
+                kind = "gone"
+            elif ref_row is None:
                 kind = "new_source" if reference.get(pid) is not None else "new_profile"
-                before = frozenset()
             elif after - before:
                 kind = "widened"
             else:
