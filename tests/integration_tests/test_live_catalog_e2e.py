@@ -131,3 +131,21 @@ def test_unreachable_control_plane_falls_back_with_one_warning() -> None:
     fallbacks = [w for w in caught if issubclass(w.category, CatalogFallbackWarning)]
     assert len(fallbacks) == 1
     assert "eu-central-1" in str(fallbacks[0].message)
+
+
+def test_failover_region_is_checked_against_its_live_rows(tmp_path: Path) -> None:
+    """Failing over to a Region first used then: its live answer is read, the widening refused."""
+    data = ProfileCatalog.bundled().to_json()
+    for p in data["profiles"]:
+        if p["id"] == f"eu.{SONNET45}":
+            p["routes"]["eu-west-1"] = sorted({*p["routes"]["eu-west-1"], "us-east-1"})
+    path = tmp_path / "widened-west.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    throttle_all = [{"kind": "throttle", "operation": "Converse"}]
+    with LocalBedrock(profiles=path, seed=0, faults=throttle_all) as bedrock:
+        llm = _llm(bedrock, failover=["eu-west-1"], max_failover_attempts=3)
+        with pytest.raises(ResidencyError, match="us-east-1"):
+            llm.invoke("hi")
+        sources = {r.source_region for r in bedrock.wire_log.runtime()}
+        assert sources == {"eu-central-1"}  # nothing was sent from eu-west-1
+        assert "eu-west-1:ListInferenceProfiles" in _control_calls(bedrock)

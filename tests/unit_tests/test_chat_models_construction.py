@@ -96,3 +96,44 @@ def test_unknown_application_profile_needs_a_provider() -> None:
     arn = f"arn:aws:bedrock:eu-central-1:{ACCOUNT}:application-inference-profile/zzz"
     with pytest.raises(ValueError, match="provider"):
         ChatBedrockCRIS(model=arn, region_name="eu-central-1")
+
+
+# -- when live routes apply (no network here: only the decision is checked) ------------------
+def test_live_routes_apply_to_the_models_own_transport_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    from langchain_cris.transport.clients import RuntimeClientPool
+
+    llm = ChatBedrockCRIS(model=f"eu.{SONNET45}", region_name="eu-central-1")
+    assert llm._live() is not None  # talks to AWS: asks AWS
+    assert (
+        ChatBedrockCRIS(model=SONNET45, region_name="eu-central-1", live_catalog=False)._live()
+        is None
+    )
+    own = boto3.client("bedrock-runtime", region_name="eu-central-1")
+    assert ChatBedrockCRIS(model=SONNET45, client=own)._live() is None  # the user's transport
+    swapped = ChatBedrockCRIS(model=SONNET45, region_name="eu-central-1")
+    swapped._cris.pool = RuntimeClientPool(lambda region: own)  # the unit-test seam
+    assert swapped._live() is None
+    monkeypatch.setenv("LANGCHAIN_CRIS_OFFLINE", "1")
+    assert llm._live() is None
+
+
+def test_live_layer_is_shared_per_endpoint_and_identity() -> None:
+    a = ChatBedrockCRIS(
+        model=SONNET45, region_name="eu-central-1", endpoint_url="http://127.0.0.1:1"
+    )
+    b = ChatBedrockCRIS(model=SONNET45, region_name="eu-west-1", endpoint_url="http://127.0.0.1:1")
+    c = ChatBedrockCRIS(model=SONNET45, region_name="eu-west-1", endpoint_url="http://127.0.0.1:2")
+    d = ChatBedrockCRIS(
+        model=SONNET45,
+        region_name="eu-west-1",
+        endpoint_url="http://127.0.0.1:1",
+        aws_access_key_id="AKIDOTHERACCOUNT",
+        aws_secret_access_key="x",
+    )
+    assert a._live() is b._live()
+    assert a._live() is not c._live()
+    assert a._live() is not d._live()
