@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+from langchain_cris._live_answers import read_destinations
 from langchain_cris.data import load_data_file
 from langchain_cris.errors import UnknownModelError
 from langchain_cris.regions import RegionTable, region_table
@@ -283,6 +284,30 @@ class ProfileCatalog:
             self._on_demand[model_id] = frozenset(regions)
             self.generation += 1
 
+    def copy(self) -> ProfileCatalog:
+        """An independent catalog with the same profiles and on-demand data."""
+        with self._lock:
+            return ProfileCatalog(
+                list(self._by_id.values()),
+                on_demand=dict(self._on_demand),
+                regions=self.regions,
+                source=self.source,
+                retrieved=self.retrieved,
+            )
+
+    def merge_answers(self, source_region: str, summaries: Iterable[Mapping[str, Any]]) -> int:
+        """Apply live ``ListInferenceProfiles``/``GetInferenceProfile`` answers from one Region.
+
+        Each answer replaces that profile's row for ``source_region`` (other rows stay). An
+        answer is never dropped: what cannot be read widens the row to "may be anywhere" (see
+        ``_live_answers``). Returns the number of profiles added or changed.
+        """
+        self.regions.check(source_region)
+        with self._lock:
+            changed = sum(self._merge_summary(source_region, s) for s in summaries)
+            self.generation += 1
+        return changed
+
     # -- live refresh -------------------------------------------------------------------
     def refresh(
         self,
@@ -343,28 +368,29 @@ class ProfileCatalog:
         return self.require(arn)
 
     def _merge_summary(self, source_region: str, summary: Mapping[str, Any]) -> int:
-        destinations: set[str] = set()
-        model_ids: set[str] = set()
-        for model in summary.get("models", []):
-            region, model_id = parse_model_arn_region(model["modelArn"])
-            if region:
-                destinations.add(region)
-            model_ids.add(model_id)
-        if not model_ids:
-            return 0
-        model_id = sorted(model_ids)[0]
-        profile_type: ProfileType = summary.get("type", "SYSTEM_DEFINED")
-        profile_id = summary["inferenceProfileId"]
+        profile_id = summary.get("inferenceProfileId")
+        if not isinstance(profile_id, str) or not profile_id:
+            return 0  # nothing to key it by: no call can name it either
+        live = read_destinations(summary, source_region, self.regions)
         existing = self._by_id.get(profile_id)
+        if live.model_ids:
+            model_id = sorted(live.model_ids)[0]
+        elif existing is not None:
+            model_id = existing.model_id
+        else:
+            model_id = profile_id.split(".", 1)[1] if "." in profile_id else profile_id
+        profile_type: ProfileType = (
+            "APPLICATION" if summary.get("type") == "APPLICATION" else "SYSTEM_DEFINED"
+        )
         if profile_type == "APPLICATION":
             geography = "application"
-            arn: str | None = summary["inferenceProfileArn"]
-            routes = {source_region: frozenset(destinations)}
+            arn: str | None = str(summary.get("inferenceProfileArn") or "") or None
+            routes = {source_region: live.regions}
         else:
             geography = profile_id.split(".", 1)[0] if "." in profile_id else "in-region"
             arn = None
             routes = dict(existing.routes) if existing else {}
-            routes[source_region] = frozenset(destinations)
+            routes[source_region] = live.regions
         updated = InferenceProfile(
             profile_id=profile_id,
             model_id=model_id,
@@ -372,7 +398,7 @@ class ProfileCatalog:
             routes=routes,
             profile_type=profile_type,
             arn=arn,
-            name=summary.get("inferenceProfileName", ""),
+            name=str(summary.get("inferenceProfileName", "")),
             embedding=existing.embedding if existing else False,
         )
         if existing == updated:

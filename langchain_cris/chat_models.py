@@ -51,9 +51,11 @@ from langchain_cris.errors import (
     NoPolicyError,
     PolicyFileError,
     ResidencyViolation,
+    UnknownModelError,
 )
+from langchain_cris.live_catalog import LiveCatalog, endpoint_key, live_catalog_for, offline_mode
 from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
-from langchain_cris.routing import Route, RouteCandidate, resolve_route
+from langchain_cris.routing import Route, RouteCandidate, base_model_of, resolve_route
 from langchain_cris.transport.async_send import (
     AsyncRuntime,
     SplitClient,
@@ -173,6 +175,12 @@ class ChatBedrockCRIS(ChatBedrockConverse):
     catalog: ProfileCatalog | None = Field(default=None, exclude=True)
     """Profile routing data; the process-wide bundled (refreshable) catalog by default."""
 
+    live_catalog: bool = True
+    """Refresh routes from the endpoint's ``ListInferenceProfiles`` on the first call from each
+    source Region the policy allows (TTL-cached per endpoint; a live answer wins over the
+    catalog, widenings included). ``False`` — or ``$LANGCHAIN_CRIS_OFFLINE=1`` — judges every
+    call by the catalog alone. Off with a user ``client=`` (its endpoint is not ours to ask)."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
     _cris: ModelTransport = PrivateAttr()
@@ -194,6 +202,34 @@ class ChatBedrockCRIS(ChatBedrockConverse):
                 lambda: catalog if isinstance(catalog, ProfileCatalog) else default_catalog(),
                 region_name=region,
             )
+        return values
+
+    @model_validator(mode="before")
+    @classmethod
+    def _catalog_identity(cls, values: Any) -> Any:
+        """Provider and base model from the catalog, before langchain-aws guesses them.
+
+        langchain-aws reads the provider off a fixed list of prefixes: ``ca.amazon.nova-lite-
+        v1:0`` would get provider ``ca`` and streaming disabled with a warning, an ARN no
+        provider at all. Every prefix the Region table knows and every ARN form is resolved
+        here; an explicit ``provider`` / ``base_model_id`` wins, and an id the catalog cannot
+        place is left to langchain-aws (routing refuses it, with the reason, when called).
+        """
+        if not isinstance(values, dict):
+            return values
+        model = values.get("model_id", values.get("model"))
+        if not isinstance(model, str):
+            return values
+        catalog = values.get("catalog")
+        base = base_model_of(model, catalog if isinstance(catalog, ProfileCatalog) else None)
+        if base is None:
+            return values
+        values = dict(values)
+        if not values.get("provider"):
+            values["provider"] = base.split(".", 1)[0]
+        explicit_base = values.get("base_model_id") or values.get("base_model")
+        if model.startswith("arn:") and not explicit_base:
+            values["base_model_id"] = base  # an ARN hides the model from langchain-aws
         return values
 
     def model_post_init(self, context: Any, /) -> None:
@@ -529,10 +565,78 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
     def _resolve(self, model: str, policy: ResidencyPolicy) -> Route:
         failover = self.failover if isinstance(self.failover, bool) else tuple(self.failover)
-        return resolve_route(model, policy, self._region(), self._catalog(), failover=failover)
+        region = self._region()
+        live = self._live() if region in policy.allowed_sources else None
+        catalog = live.ensure(region) if live is not None else self._catalog()
+        try:
+            return resolve_route(model, policy, region, catalog, failover=failover)
+        except UnknownModelError:
+            if live is None:
+                raise
+            # AWS may know what the catalog does not: ask once more before refusing
+            catalog = live.ensure_unknown(region)
+            return resolve_route(model, policy, region, catalog, failover=failover)
 
     def _catalog(self) -> ProfileCatalog:
+        live = self._live()
+        return live.catalog() if live is not None else self._base_catalog()
+
+    # -- live routes (see ``live_catalog``) ----------------------------------------------
+    def _base_catalog(self) -> ProfileCatalog:
         return self.catalog if self.catalog is not None else default_catalog()
+
+    def _live(self) -> LiveCatalog | None:
+        """The live layer for this model's endpoint and identity, or ``None`` when offline.
+
+        Off with a user ``client=`` or a replaced client pool (the test seam): the model then
+        talks to a transport whose control plane is not ours to ask.
+        """
+        state = self._cris
+        if not self.live_catalog or offline_mode():
+            return None
+        if state.user_client or state.pool is not state.own_pool:
+            return None
+        key = endpoint_key(
+            self.endpoint_url,
+            self.credentials_profile_name,
+            _secret(self.aws_access_key_id),
+            _secret(self.bedrock_api_key),
+        )
+        return live_catalog_for(
+            self._base_catalog(),
+            key,
+            lambda region: self._new_client("bedrock", region),
+            label=self.endpoint_url or "AWS",
+        )
+
+    def _check_live_candidate(self, plan: CallPlan, cand: RouteCandidate) -> None:
+        """Before failing over to another source Region, learn that Region's live routes.
+
+        The plan was checked against the rows known when it was made; a Region first used
+        for failover is refreshed now and the candidate re-checked, so a profile AWS widened
+        there is refused before anything is sent.
+        """
+        live = self._live()
+        if live is None or cand.profile_id is None:
+            return
+        if cand.source_region not in plan.policy.allowed_sources:
+            return  # routing never offers such a candidate; nothing to ask about
+        profile = live.ensure(cand.source_region).get(cand.profile_id)
+        reach = (
+            profile.destinations(cand.source_region)
+            if profile is not None
+            else frozenset(live.base.regions.regions)
+        )
+        outside = reach - plan.policy.regions
+        if outside and plan.policy.mode == "enforce":
+            raise ResidencyViolation(
+                f"{cand.profile_id} called from {cand.source_region} may now be processed in "
+                f"{', '.join(sorted(outside))} (live ListInferenceProfiles answer)",
+                model=cand.model_id,
+                source_region=cand.source_region,
+                policy_name=plan.policy.name,
+                outside_regions=outside,
+            )
 
     def _region(self) -> str:
         state = self._cris
@@ -565,6 +669,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         a ``SplitClient`` instead (no boto3 client is built for it).
         """
         route = plan.route
+        self._check_live_candidate(plan, cand)
         update: dict[str, Any] = {
             "model_id": cand.model_id,
             "region_name": cand.source_region,
@@ -631,6 +736,14 @@ def _env_policy(value: str) -> ResidencyPolicy:
         raise
     except Exception as exc:
         raise PolicyFileError(f"${POLICY_ENV_VAR}={value!r}: {exc}") from exc
+
+
+def _secret(value: Any) -> str | None:
+    """The plain value of a ``SecretStr`` (hashed into a cache key, never stored)."""
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter() if callable(getter) else value)
 
 
 def _no_policy_error() -> NoPolicyError:

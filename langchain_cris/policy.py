@@ -178,8 +178,10 @@ class ResidencyPolicy(BaseModel):
     # -- constructors -------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ResidencyPolicy:
-        """A named preset: ``eu``, ``europe``, ``us``, ``apac``, ``jp``, ``au``, ``ca``,
-        ``us-gov`` or ``global`` (the ``global`` preset prefers ``global.`` profiles)."""
+        """A named preset from ``data/regions.json`` (``ResidencyPolicy.presets()`` lists them):
+        ``eu``, ``europe``, ``us``, ``apac``, ``jp``, ``au`` (Australia only), ``anz``
+        (Australia and New Zealand), ``in``, ``ca``, ``us-gov`` or ``global`` (which prefers
+        ``global.`` profiles)."""
         presets = region_table().presets
         if name not in presets:
             raise PolicyError(

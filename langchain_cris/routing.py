@@ -24,6 +24,7 @@ from langchain_cris.data import model_providers
 from langchain_cris.errors import (
     InvalidModelIdentifierError,
     ProfileNotAvailableError,
+    ResidencyError,
     ResidencyViolation,
     SourceRegionNotAllowedError,
     UnknownModelError,
@@ -31,7 +32,7 @@ from langchain_cris.errors import (
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.regions import region_table
 
-__all__ = ["Route", "RouteCandidate", "parse_model_identifier", "resolve_route"]
+__all__ = ["Route", "RouteCandidate", "base_model_of", "parse_model_identifier", "resolve_route"]
 
 RouteKind = Literal["profile", "in_region", "application"]
 Failover = bool | Sequence[str]
@@ -186,6 +187,28 @@ def _parse_arn(arn: str) -> ParsedModel:
         f"unsupported Bedrock resource type {rtype!r} in {arn!r}; allowed: inference-profile, "
         "application-inference-profile, foundation-model"
     )
+
+
+def base_model_of(model: str, catalog: ProfileCatalog | None = None) -> str | None:
+    """The foundation model behind any model string, or ``None`` if it cannot be known offline.
+
+    A profile id or ARN is looked up in the catalog (``eu.anthropic.claude-sonnet-4-6`` ->
+    ``anthropic.claude-sonnet-4-6``); a profile of a known prefix the catalog lacks loses its
+    prefix; an application-profile ARN is known only once loaded. Malformed ids give ``None``
+    (routing refuses them with the reason when the model is called).
+    """
+    try:
+        parsed = parse_model_identifier(model)
+    except ResidencyError:
+        return None
+    if parsed.kind in ("base", "foundation_arn"):
+        return parsed.model_id
+    profile = (catalog or default_catalog()).get(parsed.model_id)
+    if profile is not None:
+        return profile.model_id
+    if parsed.kind == "profile":
+        return parsed.model_id.split(".", 1)[1]
+    return None
 
 
 # -- resolution ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import argparse
 
 from langchain_cris._text import format_table
 from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.regions import region_table
 
 __all__ = ["add_policy_option", "format_table", "load_policy"]
 
@@ -15,7 +16,7 @@ def add_policy_option(parser: argparse.ArgumentParser, *, required: bool = True)
         "--policy",
         required=required,
         metavar="PRESET|FILE",
-        help="a preset (eu, europe, us, apac, jp, au, ca, us-gov, global) or a .toml/.json file",
+        help=f"a preset ({', '.join(sorted(region_table().presets))}) or a .toml/.json file",
     )
 
 

@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import Any
 
 HELP = "run the embedded local Bedrock (Converse, CRIS routing, CloudTrail) until Ctrl-C."
 
@@ -26,6 +27,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed for routing and faults")
     parser.add_argument("--config", default=None, help="JSON or TOML emulator config file")
     parser.add_argument(
+        "--profiles",
+        default=None,
+        metavar="PATH",
+        help="serve inference-profile routes from this snapshot instead of the bundle "
+        "(rehearse AWS changing a profile)",
+    )
+    parser.add_argument(
         "--region", default="eu-central-1", help="AWS_DEFAULT_REGION to suggest (source Region)"
     )
 
@@ -33,7 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from langchain_cris.emulator.local import LocalBedrock
 
-    kwargs = {"host": args.host, "port": args.port}
+    kwargs: dict[str, Any] = {"host": args.host, "port": args.port, "profiles": args.profiles}
     try:
         bedrock = (
             LocalBedrock(args.config, seed=args.seed, **kwargs)

@@ -56,6 +56,9 @@ class LocalBedrock:
         cloudtrail_delay: Seconds before CloudTrail events become visible.
         invocation_log_delay: Seconds before invocation-log records become visible.
         invocation_log_dir: Also write invocation logs as JSON lines here.
+        profiles: Serve inference-profile routes from this snapshot (a ``ProfileCatalog``
+            file, e.g. the bundle with one profile widened) instead of the bundled catalog —
+            to rehearse AWS changing a profile.
 
     Example:
         .. code-block:: python
@@ -85,6 +88,7 @@ class LocalBedrock:
         cloudtrail_delay: float | None = None,
         invocation_log_delay: float | None = None,
         invocation_log_dir: str | os.PathLike[str] | None = None,
+        profiles: str | os.PathLike[str] | None = None,
     ) -> None:
         base = _load_config(config)
         overrides: dict[str, Any] = {
@@ -99,6 +103,7 @@ class LocalBedrock:
             "cloudtrail_delay": cloudtrail_delay,
             "invocation_log_delay": invocation_log_delay,
             "invocation_log_dir": os.fspath(invocation_log_dir) if invocation_log_dir else None,
+            "catalog_path": os.fspath(profiles) if profiles is not None else None,
         }
         if not isinstance(seed, _Keep):
             overrides["seed"] = seed

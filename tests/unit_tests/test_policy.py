@@ -52,7 +52,8 @@ def test_au_excludes_auckland_and_apac_excludes_middle_east() -> None:
 
 def test_unknown_preset_lists_allowed() -> None:
     with pytest.raises(
-        PolicyError, match="allowed presets: apac, au, ca, eu, europe, global, jp, us, us-gov"
+        PolicyError,
+        match="allowed presets: anz, apac, au, ca, eu, europe, global, in, jp, us, us-gov",
     ):
         ResidencyPolicy.preset("emea")
 
