@@ -62,6 +62,18 @@ class Recorded:
     def json(self) -> Any:
         return json.loads(self.body or b"{}")
 
+    @property
+    def control_plane_read(self) -> bool:
+        """A bedrock control-plane read (the live catalog's ListInferenceProfiles and friends).
+
+        These carry no prompt, so the residency checks skip them; anything else counts,
+        recognised or not.
+        """
+        route = self.path.split("?", 1)[0]
+        return self.method == "GET" and any(
+            f"/{part}" in route for part in ("inference-profiles", "foundation-models")
+        )
+
 
 def _header(name: str, value: str) -> bytes:
     raw_name, raw_value = name.encode(), value.encode()

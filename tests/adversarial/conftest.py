@@ -96,7 +96,11 @@ def wire(request: pytest.FixtureRequest) -> Wire:
     rec.clear()
 
     def read_rec() -> list[Sent]:
-        return [Sent(r.operation, r.model_id, r.region) for r in rec.requests()]
+        return [
+            Sent(r.operation, r.model_id, r.region)
+            for r in rec.requests()
+            if not r.control_plane_read
+        ]
 
     return Wire("recorder", rec.endpoint_url, read_rec)
 
