@@ -13,12 +13,16 @@ its call) and emits each call exactly once:
   (``api_call_seen`` false): it still shows where a call ran.
 
 Memory: the request ids of emitted calls are kept (that is what drops a copy arriving later),
-plus the streams and completions still waiting for each other.
+plus the streams and completions still waiting for each other. A stream still waiting when the
+evidence of its account and source Region has moved :data:`STREAM_HORIZON` past its start is
+emitted then, with what it has (a trail's files are delivered in time order, and a completion is
+written when the stream ends), so streams whose completion never comes do not pile up.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timedelta
 
 from langchain_cris.audit._ctevents import CloudTrailCall, StreamCompletion
 from langchain_cris.audit.strength import CLOUDTRAIL_COMPLETION
@@ -26,6 +30,11 @@ from langchain_cris.audit.strength import CLOUDTRAIL_COMPLETION
 __all__ = ["CallAssembler"]
 
 CloudTrailRecord = CloudTrailCall | StreamCompletion
+
+STREAM_HORIZON = timedelta(hours=2)
+"""How far the evidence of one account and source Region may move past a stream's start before
+the stream stops waiting for its completion event."""
+_SWEEP_EVERY = 4096
 
 
 def join(call: CloudTrailCall, done: StreamCompletion) -> CloudTrailCall:
@@ -61,6 +70,8 @@ class CallAssembler:
         self._early: dict[str, StreamCompletion] = {}
         self.copies_dropped = 0
         self.orphan_completions = 0
+        self._latest: dict[tuple[str | None, str], datetime] = {}
+        self._added = 0
 
     def seen(self, request_id: str) -> bool:
         """True once a call with this request id was emitted or is waiting for its completion."""
@@ -72,7 +83,25 @@ class CallAssembler:
         return len(self._open) + len(self._early)
 
     def add(self, record: CloudTrailRecord) -> list[CloudTrailCall]:
-        """Take one record; return the calls it completes (zero or one)."""
+        """Take one record; return the calls it completes (and streams that stopped waiting)."""
+        key = (record.account_id, record.source_region)
+        latest = self._latest.get(key)
+        if latest is None or record.event_time > latest:
+            self._latest[key] = record.event_time
+        self._added += 1
+        out = self._expired() if self._added % _SWEEP_EVERY == 0 else []
+        return out + self._add(record)
+
+    def _expired(self) -> list[CloudTrailCall]:
+        out = []
+        for request_id, call in list(self._open.items()):
+            latest = self._latest.get((call.account_id, call.source_region))
+            if latest is not None and latest - call.event_time > STREAM_HORIZON:
+                del self._open[request_id]
+                out += self._emit(call)
+        return out
+
+    def _add(self, record: CloudTrailRecord) -> list[CloudTrailCall]:
         if isinstance(record, StreamCompletion):
             return self._add_completion(record)
         request_id = record.request_id

@@ -251,3 +251,19 @@ def test_lookup_can_be_told_not_to_return_completion_events() -> None:
         trail = bedrock.cloudtrail_events("eu-central-1")
     assert [json.loads(e["CloudTrailEvent"])["eventType"] for e in events] == ["AwsApiCall"]
     assert sorted(r["eventType"] for r in trail) == ["AwsApiCall", "AwsServiceEvent"]
+
+
+def test_stream_api_calls_can_be_told_to_name_the_served_region() -> None:
+    config = {"cloudtrail_stream_inference_region": True}
+    with LocalBedrock(seed=3, config=config) as bedrock:
+        seen = _traffic(bedrock)
+        truth = {w.request_id: w.served_region for w in bedrock.wire_log.runtime()}
+        calls = [r for r in bedrock.cloudtrail_events("eu-central-1") if kind_of(r) == "api_call"]
+    streamed_rerouted = 0
+    for record in calls:
+        served = truth[record["requestID"]]
+        assert_aws_shaped(record)
+        if "Stream" in seen[record["requestID"]] and served != "eu-central-1":
+            streamed_rerouted += 1
+            assert record["additionalEventData"] == {"inferenceRegion": served}
+    assert streamed_rerouted

@@ -337,3 +337,27 @@ def _t1():  # type: ignore[no-untyped-def]
     from datetime import datetime, timezone
 
     return datetime(2027, 1, 1, tzinfo=timezone.utc)
+
+
+def test_streams_whose_completion_never_comes_stop_waiting_past_the_horizon() -> None:
+    import dataclasses
+    from datetime import timedelta
+
+    from langchain_cris.audit import _ctjoin
+
+    base = parse_cloudtrail_event(load("cloudtrail/conversestream-api-call.json"))
+    assert isinstance(base, CloudTrailCall)
+    assembler = CallAssembler()
+    emitted = []
+    total = 3 * _ctjoin._SWEEP_EVERY
+    for i in range(total):
+        call = dataclasses.replace(
+            base, request_id=f"r{i}", event_time=base.event_time + timedelta(seconds=10 * i)
+        )
+        emitted += assembler.add(call)
+    # Old streams were released while reading; only the last horizon's worth still waits.
+    assert emitted and assembler.waiting < total - len(emitted) + 1
+    assert assembler.waiting <= _ctjoin.STREAM_HORIZON.total_seconds() / 10 + _ctjoin._SWEEP_EVERY
+    emitted += assembler.finish()
+    assert sorted(c.request_id for c in emitted) == sorted(f"r{i}" for i in range(total))
+    assert {c.strength for c in emitted} == {"assumed"}
