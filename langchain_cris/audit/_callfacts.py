@@ -26,15 +26,16 @@ from langchain_cris.audit.cloudtrail import CloudTrailCall, StreamCompletion
 from langchain_cris.audit.invocation_logs import InvocationLogEntry
 from langchain_cris.audit.strength import Strength
 
-__all__ = ["CallFact", "CallFacts", "TokenTopUp"]
+__all__ = ["CallFact", "CallFacts", "Counted", "TokenTopUp"]
 
 
 @dataclass(frozen=True, slots=True)
 class CallFact:
-    """One call as the report counts it."""
+    """One call as the report counts it, when it is not simply CloudTrail's call (same
+    attribute names as :class:`~langchain_cris.audit.cloudtrail.CloudTrailCall`)."""
 
     request_id: str
-    when: datetime
+    event_time: datetime
     model_id: str | None
     source_region: str
     served_region: str
@@ -80,6 +81,10 @@ class CallFact:
         )
 
 
+Counted = CallFact | CloudTrailCall
+"""What the report counts: CloudTrail's call as it is, or a fact merged with a log entry."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenTopUp:
     """Tokens an invocation log adds to a call CloudTrail already counted."""
@@ -103,35 +108,37 @@ class CallFacts:
         self._known: dict[str, tuple[tuple[str | None, str, str], bool]] = {}
         self._assumed: dict[str, CloudTrailCall] = {}
 
-    def add_cloudtrail(self, record: CloudTrailCall | StreamCompletion) -> list[CallFact]:
+    def add_cloudtrail(self, record: CloudTrailCall | StreamCompletion) -> list[Counted]:
         """A CloudTrail record (raw or already assembled); returns calls now final."""
         return self._cloudtrail_calls(self.assembler.add(record))
 
-    def end_cloudtrail(self) -> list[CallFact]:
+    def end_cloudtrail(self) -> list[Counted]:
         """No more CloudTrail for now: emit the streams still waiting for a completion."""
         return self._cloudtrail_calls(self.assembler.finish())
 
-    def _cloudtrail_calls(self, calls: list[CloudTrailCall]) -> list[CallFact]:
-        out = []
+    def _cloudtrail_calls(self, calls: list[CloudTrailCall]) -> list[Counted]:
+        if not self.join_logs:
+            return list(calls)  # the common case: CloudTrail alone, its calls as they are
+        out: list[Counted] = []
         for call in calls:
-            if self.join_logs and call.strength == "assumed" and call.error_code is None:
+            if call.strength == "assumed" and call.error_code is None:
                 self._assumed[call.request_id] = call  # a log entry may still name its Region
                 continue
-            out.append(self._counted(CallFact.from_cloudtrail(call)))
+            out.append(self._counted(call))
         return out
 
-    def _counted(self, fact: CallFact) -> CallFact:
+    def _counted(self, fact: Counted) -> Counted:
         if self.join_logs:
             key = (fact.model_id, fact.source_region, fact.served_region)
             self._known[fact.request_id] = (key, fact.input_tokens is not None)
         return fact
 
-    def add_log(self, entry: InvocationLogEntry) -> list[CallFact | TokenTopUp]:
+    def add_log(self, entry: InvocationLogEntry) -> list[Counted | TokenTopUp]:
         """An invocation-log entry; returns a call to count, tokens to add, or nothing."""
         request_id = entry.request_id
         held = self._assumed.pop(request_id, None)
         if held is not None:
-            fact = CallFact.from_cloudtrail(held)
+            fact: Counted = CallFact.from_cloudtrail(held)
             if fact.input_tokens is None:
                 fact = dataclasses.replace(
                     fact, input_tokens=entry.input_tokens, output_tokens=entry.output_tokens
@@ -153,9 +160,9 @@ class CallFacts:
             return [TokenTopUp(key, entry.input_tokens or 0, entry.output_tokens or 0)]
         return [self._counted(CallFact.from_log(entry))]
 
-    def finish(self) -> list[CallFact]:
+    def finish(self) -> list[Counted]:
         """The evidence ended: every call still held is counted with what it has."""
         out = self.end_cloudtrail()
-        out += [self._counted(CallFact.from_cloudtrail(c)) for c in self._assumed.values()]
+        out += [self._counted(c) for c in self._assumed.values()]
         self._assumed.clear()
         return out

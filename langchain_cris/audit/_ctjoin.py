@@ -93,12 +93,16 @@ class CallAssembler:
         return out + self._add(record)
 
     def _expired(self) -> list[CloudTrailCall]:
-        out = []
-        for request_id, call in list(self._open.items()):
+        # Oldest first (insertion order is close to time order in delivered files); stop at
+        # the first stream still within the horizon, the rest is checked next sweep.
+        out: list[CloudTrailCall] = []
+        while self._open:
+            request_id, call = next(iter(self._open.items()))
             latest = self._latest.get((call.account_id, call.source_region))
-            if latest is not None and latest - call.event_time > STREAM_HORIZON:
-                del self._open[request_id]
-                out += self._emit(call)
+            if latest is None or latest - call.event_time <= STREAM_HORIZON:
+                break
+            del self._open[request_id]
+            out += self._emit(call)
         return out
 
     def _add(self, record: CloudTrailRecord) -> list[CloudTrailCall]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from langchain_cris.audit._callfacts import CallFact, CallFacts, TokenTopUp
+from langchain_cris.audit._callfacts import CallFacts, Counted, TokenTopUp
 from langchain_cris.audit._jsonstream import AuditInputError, parse_time
 from langchain_cris.audit.cloudtrail import CloudTrailCall, StreamCompletion
 from langchain_cris.audit.invocation_logs import InvocationLogEntry
@@ -213,7 +213,7 @@ class Auditor:
             else:
                 self._count_fact(item)
 
-    def _count_fact(self, fact: CallFact) -> None:
+    def _count_fact(self, fact: Counted) -> None:
         if not fact.api_call_seen:
             self.problem(
                 "completion_without_call",
@@ -226,7 +226,7 @@ class Auditor:
                 self._assumed += 1
         self._count(
             fact.request_id,
-            fact.when,
+            fact.event_time,
             fact.model_id,
             fact.source_region,
             fact.served_region,
