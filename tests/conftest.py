@@ -38,6 +38,12 @@ def _offline_aws_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("LANGCHAIN_TRACING_V2", "false")
 
 
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets its own LookupEvents token bucket (never the user's ~/.cache)."""
+    monkeypatch.setenv("LANGCHAIN_CRIS_CACHE_DIR", os.path.join(str(tmp_path), "cris-cache"))
+
+
 @pytest.fixture
 def unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     """Simulate a missing extra: aiobotocore cannot be imported, fresh once-only flags."""

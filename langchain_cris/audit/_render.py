@@ -58,6 +58,8 @@ def report_to_dict(r: AuditSummary) -> dict[str, Any]:
             "bypassed_cris": r.bypassed_cris,
             "global_calls": r.global_calls,
             "evidence": dict(r.evidence),
+            "served_evidence": dict(r.served_evidence),
+            "assumed_calls": r.assumed_calls,
             "skipped_outside_window": r.skipped_outside_window,
             "exit_code": r.exit_code,
         },
@@ -92,11 +94,14 @@ def _summary_rows(r: AuditSummary) -> list[tuple[str, str]]:
         else "(no events)"
     )
     evidence = ", ".join(f"{k} {v:,}" for k, v in r.evidence.items()) or "none"
+    served = ", ".join(f"{k} {v:,}" for k, v in r.served_evidence.items())
     rows = [
         ("Policy", f"{r.policy.name} ({r.policy.digest}): {', '.join(sorted(r.policy.regions))}"),
         ("Window", window),
         ("Evidence records read", f"{r.events_read:,} (used: {evidence})"),
         ("Calls served", f"{r.calls:,}"),
+        ("Served Region evidence", served or "none"),
+        ("Served Region only assumed", f"{r.assumed_calls:,}"),
         ("Failed calls (served nowhere)", f"{r.failed_calls:,}"),
         ("VIOLATIONS", f"{r.violations_total:,}"),
         ("Bypassed CRIS (direct model id)", f"{r.bypassed_cris:,}"),

@@ -1,10 +1,12 @@
 """The streaming :class:`Auditor`: evidence in, call by call; an :class:`AuditReport` out.
 
-It keeps only counters, a bounded list of violations and sample problems, so a million
-CloudTrail events are audited with flat memory. Per-call memory is paid only for the
-cross-check with the package's own audit log (its request ids) and for reading CloudTrail and
-invocation logs together (CloudTrail's request ids, so a call in both counts once). The rules
-are in :mod:`.report`'s docstring; the data it fills in is :mod:`.summary`.
+It keeps counters, a bounded list of violations and sample problems. Each call counts once:
+CloudTrail records are folded (stream-completion events joined to their call, data-event copies
+dropped) and merged with invocation logs by :mod:`._callfacts`, which costs one request id per
+CloudTrail call; the cross-check with the package's own audit log keeps that log's request ids.
+Each counted call carries the evidence and strength of its served Region
+(:mod:`langchain_cris.audit.strength`); the report counts both. The rules are in
+:mod:`.report`'s docstring; the data it fills in is :mod:`.summary`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from langchain_cris.audit._callfacts import CallFacts, Counted, TokenTopUp
 from langchain_cris.audit._jsonstream import AuditInputError, parse_time
-from langchain_cris.audit.cloudtrail import CloudTrailCall
+from langchain_cris.audit.cloudtrail import CloudTrailCall, StreamCompletion
 from langchain_cris.audit.invocation_logs import InvocationLogEntry
 from langchain_cris.audit.records import SCHEMA_VERSION
 from langchain_cris.audit.result import AuditReport
@@ -66,8 +69,8 @@ class Auditor:
         until: Ignore evidence after this time.
         max_violations: Violations kept in detail (all are counted).
         max_samples: Examples kept per problem / discrepancy category.
-        dedupe_invocation_logs: Keep CloudTrail request ids so a call in both sources counts
-            once (set by :func:`audit_files` when both are given).
+        dedupe_invocation_logs: Join invocation-log entries to CloudTrail's calls so a call in
+            both sources counts once (set by :func:`audit_files` when both are given).
         strict: Make cross-check discrepancies fail the audit too.
     """
 
@@ -109,7 +112,10 @@ class Auditor:
         self._problem_samples: list[str] = []
         self._route_cache: dict[str, RouteClass] = {}
         self._judge_cache: dict[tuple[str, str, str], tuple[tuple[ViolationKind, str], ...]] = {}
-        self._ct_ids: set[str] | None = set() if dedupe_invocation_logs else None
+        self._facts = CallFacts(join_logs=dedupe_invocation_logs)
+        self._logs_started = False
+        self._served_evidence: Counter[str] = Counter()
+        self._assumed = 0
         self._logged: dict[str, _LoggedCall] | None = None
         self._aws_only = 0
         self._differs = 0
@@ -170,26 +176,24 @@ class Auditor:
             entry.served_region = served  # the latest reconciliation wins
 
     # -- AWS evidence -------------------------------------------------------------------
-    def add_cloudtrail(self, call: CloudTrailCall) -> None:
-        """Account for one CloudTrail call."""
+    @property
+    def joins_invocation_logs(self) -> bool:
+        """Whether invocation-log entries are joined to CloudTrail's calls (see ``dedupe…``)."""
+        return self._facts.join_logs
+
+    def join_invocation_logs(self) -> None:
+        """Join invocation logs to CloudTrail from now on (before any evidence is added)."""
+        self._facts.join_logs = True
+
+    def add_cloudtrail(self, record: CloudTrailCall | StreamCompletion) -> None:
+        """Account for one CloudTrail record: an API call (or a call already folded by a
+        reader), a stream-completion event, or a data-event copy. Each call counts once."""
         self.events_read += 1
-        if not self._accept(call.request_id, call.event_time, call.account_id):
+        if not self._accept(record.request_id, record.event_time, record.account_id):
             return
-        if self._ct_ids is not None:
-            self._ct_ids.add(call.request_id)
         self._evidence["cloudtrail"] += 1
-        self._count(
-            call.request_id,
-            call.event_time,
-            call.model_id,
-            call.source_region,
-            call.served_region,
-            call.account_id,
-            call.error_code,
-            None,
-            None,
-            "cloudtrail",
-        )
+        for fact in self._facts.add_cloudtrail(record):
+            self._count_fact(fact)
 
     def add_invocation_log(self, entry: InvocationLogEntry) -> None:
         """Account for one invocation-log entry (tokens only, if CloudTrail had the call)."""
@@ -197,22 +201,41 @@ class Auditor:
         if not self._accept(entry.request_id, entry.timestamp, entry.account_id):
             return
         self._evidence["invocation_log"] += 1
-        if self._ct_ids is not None and entry.request_id in self._ct_ids:
-            group = self._group(entry.model_id, entry.source_region, entry.served_region)
-            group.input_tokens += entry.input_tokens or 0
-            group.output_tokens += entry.output_tokens or 0
-            return
+        if not self._logs_started:  # CloudTrail is over: streams without completion are final
+            self._logs_started = True
+            for fact in self._facts.end_cloudtrail():
+                self._count_fact(fact)
+        for item in self._facts.add_log(entry):
+            if isinstance(item, TokenTopUp):
+                group = self._group(*item.group)
+                group.input_tokens += item.input_tokens
+                group.output_tokens += item.output_tokens
+            else:
+                self._count_fact(item)
+
+    def _count_fact(self, fact: Counted) -> None:
+        if not fact.api_call_seen:
+            self.problem(
+                "completion_without_call",
+                f"request {fact.request_id}: a stream-completion event whose API call is not "
+                "in the evidence (outside the window?); counted as a call of unknown model",
+            )
+        if fact.error_code is None:
+            self._served_evidence[fact.evidence] += 1
+            if fact.strength == "assumed":
+                self._assumed += 1
         self._count(
-            entry.request_id,
-            entry.timestamp,
-            entry.model_id,
-            entry.source_region,
-            entry.served_region,
-            entry.account_id,
-            None,
-            entry.input_tokens,
-            entry.output_tokens,
-            "invocation_log",
+            fact.request_id,
+            fact.event_time,
+            fact.model_id,
+            fact.source_region,
+            fact.served_region,
+            fact.account_id,
+            fact.error_code,
+            fact.input_tokens,
+            fact.output_tokens,
+            fact.evidence,
+            fact.strength,
         )
 
     def _accept(self, request_id: str, when: datetime, account: str | None) -> bool:
@@ -249,13 +272,14 @@ class Auditor:
         input_tokens: int | None,
         output_tokens: int | None,
         evidence: str,
+        strength: str = "confirmed",
     ) -> None:
         if self._first is None or when < self._first:
             self._first = when
         if self._last is None or when > self._last:
             self._last = when
         group = self._group(model_id, source, served)
-        self._cross_check(request_id, served)
+        self._cross_check(request_id, served, strength)
         if error_code is not None:
             group.failed += 1
             self._failed += 1
@@ -285,12 +309,13 @@ class Auditor:
                     model_id=model_id,
                     account_id=account,
                     evidence=evidence,
+                    strength=strength,
                     kinds=tuple(k for k, _ in found),
                     reasons=tuple(r for _, r in found),
                 )
             )
 
-    def _cross_check(self, request_id: str, served: str) -> None:
+    def _cross_check(self, request_id: str, served: str, strength: str) -> None:
         if self._logged is None:
             return
         entry = self._logged.get(request_id)
@@ -302,7 +327,7 @@ class Auditor:
             return
         entry.matched = True
         logged = entry.served_region
-        if logged not in (None, "pending") and logged != served:
+        if logged not in (None, "pending") and logged != served and strength != "assumed":
             self._differs += 1
             self._discrepancy(
                 "served_region_differs",
@@ -354,7 +379,11 @@ class Auditor:
 
     # -- result -------------------------------------------------------------------------
     def report(self) -> AuditReport:
-        """The report so far (the auditor can keep accumulating afterwards)."""
+        """The report so far (the auditor can keep accumulating afterwards; calls still waiting
+        for more evidence, e.g. a stream for its completion event, are counted now with what
+        they have)."""
+        for fact in self._facts.finish():
+            self._count_fact(fact)
         logged = self._logged
         audit_only: list[Discrepancy] = []
         audit_only_total = 0
@@ -404,6 +433,8 @@ class Auditor:
             first_event=self._first,
             last_event=self._last,
             evidence=dict(sorted(self._evidence.items())),
+            served_evidence=dict(sorted(self._served_evidence.items())),
+            assumed_calls=self._assumed,
             problems_total=sum(self._problems.values()),
             problems_by_kind=dict(sorted(self._problems.items())),
             problem_samples=list(self._problem_samples),

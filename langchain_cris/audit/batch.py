@@ -2,6 +2,11 @@
 
 From CloudTrail / invocation-log files (as delivered to S3) and/or live :mod:`.sources`,
 appending reconciliation records (the log is append-only; the latest record wins).
+
+An *assumed* finding (a stream without its completion event, an invocation-log record without
+``inferenceRegion``) is recorded only for a call older than ``assume_after`` at ``clock()``:
+until then CloudTrail may still deliver, and the call stays pending. Calls whose latest record
+is an assumption are looked up again on every run, and a stronger finding is appended.
 """
 
 from __future__ import annotations
@@ -10,10 +15,10 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall
+from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall, stronger, utc_now
 from langchain_cris.audit.records import (
     CallState,
     ViolationEvent,
@@ -22,6 +27,11 @@ from langchain_cris.audit.records import (
 )
 from langchain_cris.audit.sink import AuditSink, read_audit_log
 from langchain_cris.audit.sources import Source, find_in_sources
+from langchain_cris.audit.strength import strength_rank
+
+DEFAULT_ASSUME_AFTER = timedelta(minutes=15)
+"""How old a call must be before an assumption is recorded for it (CloudTrail delivers events
+within about 5 minutes, trail files within about 15)."""
 
 __all__ = ["ReconcileReport", "reconcile_audit_log"]
 
@@ -63,6 +73,7 @@ def reconcile_audit_log(
     on_violation: Callable[[ViolationEvent], None] | None = None,
     fsync: bool = True,
     clock: Callable[[], datetime] | None = None,
+    assume_after: timedelta = DEFAULT_ASSUME_AFTER,
 ) -> ReconcileReport:
     """Fill in every pending served Region of an audit log, appending reconciliation records.
 
@@ -77,7 +88,10 @@ def reconcile_audit_log(
         poll_interval: Seconds between live rounds.
         on_violation: Called for each newly reconciled call served outside its policy.
         fsync: ``fsync`` each appended record.
-        clock: What "now" is for a call record without a timestamp (default: the wall clock).
+        clock: What "now" is (default: the wall clock): for a call record without a
+            timestamp, and for ``assume_after``.
+        assume_after: Record an assumed served Region only for calls at least this old; younger
+            ones stay pending (CloudTrail may still name the Region).
 
     Returns:
         A :class:`ReconcileReport`; ``report.exit_code`` is 1 when the log holds violations.
@@ -86,14 +100,21 @@ def reconcile_audit_log(
     from langchain_cris.audit.invocation_logs import iter_invocation_log_files
 
     report = ReconcileReport()
+    now = (clock or utc_now)()
     log = read_audit_log(path)
     report.problems += [f"{os.fspath(path)}:{line}: {why}" for line, why in log.problems]
     states = summarize_records(log.records)
     report.calls = len(states)
-    waiting = [
-        PendingCall.from_call_record(s.call, clock=clock) for s in pending_calls(states) if s.call
-    ]
-    report.pending_before = len(waiting)
+    # Calls without a served Region, and calls whose served Region is only an assumption.
+    rechecked: dict[str, str | None] = {}
+    waiting = []
+    for state in pending_calls(states, include_assumed=True):
+        assert state.call is not None
+        call = PendingCall.from_call_record(state.call, clock=clock)
+        waiting.append(call)
+        if state.assumed and state.reconciliation is not None:
+            rechecked[_key(call)] = state.reconciliation.get("strength")
+    report.pending_before = len(waiting) - len(rechecked)
 
     def on_error(where: str, exc: Exception) -> None:
         report.problems.append(f"{where}: {exc}")
@@ -102,26 +123,43 @@ def reconcile_audit_log(
     index.add_cloudtrail(iter_cloudtrail_files(cloudtrail_files, on_error=on_error))
     index.add_invocation_logs(iter_invocation_log_files(invocation_log_files, on_error=on_error))
 
+    best: dict[PendingCall, Finding] = {}
+    for call in waiting:
+        finding = index.match(call)
+        if finding is not None:
+            best[call] = finding
+
+    def unsettled() -> list[PendingCall]:
+        return [c for c in waiting if c not in best or best[c].assumed]
+
+    if sources and unsettled():
+        end = time.monotonic() + max(deadline, 0.0)
+        while True:
+            errors: list[str] = []
+            open_calls = unsettled()
+            found = find_in_sources(sources, open_calls, errors)
+            report.problems += errors
+            for call, finding in found.items():
+                best[call] = stronger(best.get(call), finding) or finding
+            if not unsettled() or time.monotonic() + poll_interval > end:
+                break
+            time.sleep(poll_interval)
+
     results: list[tuple[PendingCall, Finding]] = []
     unresolved: list[PendingCall] = []
     for call in waiting:
-        finding = index.match(call)
-        if finding is None:
+        finding = best.get(call)
+        key = _key(call)
+        if key in rechecked:  # already recorded as assumed: append only stronger evidence
+            if finding is not None and strength_rank(finding.strength) > strength_rank(
+                rechecked[key]
+            ):
+                results.append((call, finding))
+            continue
+        if finding is None or (finding.assumed and now - call.call_time < assume_after):
             unresolved.append(call)
         else:
             results.append((call, finding))
-
-    if sources and unresolved:
-        end = time.monotonic() + max(deadline, 0.0)
-        while unresolved:
-            errors: list[str] = []
-            found = find_in_sources(sources, unresolved, errors)
-            report.problems += errors
-            results += list(found.items())
-            unresolved = [c for c in unresolved if c not in found]
-            if not unresolved or time.monotonic() + poll_interval > end:
-                break
-            time.sleep(poll_interval)
 
     if results:
         with AuditSink(path, fsync=fsync) as sink:
@@ -131,7 +169,11 @@ def reconcile_audit_log(
                 report.reconciled.append(record)
                 if not record["compliant"] and on_violation is not None:
                     on_violation(ViolationEvent.from_reconciliation(record))
-    report.still_pending = [c.request_id or f"run:{c.run_id}" for c in unresolved]
+    report.still_pending = [_key(c) for c in unresolved]
     final = summarize_records([*log.records, *report.reconciled])
     report.violations = [s for s in final if s.violation]
     return report
+
+
+def _key(call: PendingCall) -> str:
+    return call.request_id or f"run:{call.run_id}"

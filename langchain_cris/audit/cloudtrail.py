@@ -1,15 +1,25 @@
 """Read Bedrock runtime calls out of AWS CloudTrail: S3-delivered files or ``LookupEvents``.
 
-CloudTrail records a cross-Region call once, in the **source** Region (``awsRegion``). When the
-request was re-routed, ``additionalEventData.inferenceRegion`` names the Region that served it;
-when that key is absent the call was served in the source Region (AWS ML blog, "Getting started
-with cross-region inference in Amazon Bedrock"). This module turns those events into
-:class:`CloudTrailCall` values that the reconciler and the audit report join on ``requestID``.
+CloudTrail records a call in the **source** Region (``awsRegion``), never in the Region that
+served it. What AWS records for one call (logging-using-cloudtrail), and how it is read here:
+
+* the API-call event (``AwsApiCall``): ``additionalEventData.inferenceRegion`` names the served
+  Region when the call was re-routed; its absence means "not re-routed" for Converse and
+  InvokeModel (AWS ML blog, "Getting started with cross-region inference in Amazon Bedrock");
+* for ``ConverseStream`` / ``InvokeModelWithResponseStream``, a stream-completion event
+  (``AwsServiceEvent``) after the stream finished, joined to its call by
+  ``serviceEventDetails.parentRequestId``: it reports where inference ran and the token counts;
+* data-event copies of both on trails that also record data events.
+
+The iterators here yield **one** :class:`CloudTrailCall` per call, whatever copies and completion
+events the evidence holds, each with the evidence and strength of its served Region (rules in
+:mod:`langchain_cris.audit.strength`). Parsing single records is :func:`parse_cloudtrail_event`;
+folding them is :class:`CallAssembler`.
 
 Input files are streamed (by :mod:`._jsonstream`): an S3-delivered ``{"Records": [...]}`` file
-(``.json`` or gzip, found by its magic bytes, not its name) is decoded one record at a time, so
-memory stays flat however many events a file holds. A bad record is reported through
-``on_error`` and skipped; a truncated gzip keeps every record decoded before the cut.
+(``.json`` or gzip, found by its magic bytes, not its name) is decoded one record at a time. A
+bad record is reported through ``on_error`` and skipped; a truncated gzip keeps every record
+decoded before the cut.
 
 Example:
     .. code-block:: python
@@ -17,51 +27,52 @@ Example:
         from langchain_cris.audit.cloudtrail import iter_cloudtrail_files
 
         for call in iter_cloudtrail_files(["trail/2026/11/26/file.json.gz"]):
-            print(call.request_id, call.source_region, "->", call.served_region)
+            print(call.request_id, call.source_region, "->", call.served_region, call.evidence)
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from langchain_cris.audit._ctevents import (
+    BEDROCK_EVENT_SOURCE,
+    RUNTIME_EVENT_NAMES,
+    STREAMING_EVENT_NAMES,
+    CloudTrailCall,
+    StreamCompletion,
+    parse_cloudtrail_event,
+)
+from langchain_cris.audit._ctjoin import CallAssembler
 from langchain_cris.audit._jsonstream import (
     CHUNK_BYTES,
     AuditInputError,
     ErrorHandler,
     default_on_error,
     iter_json_records,
-    opt_str,
-    parse_time,
-    req_str,
-    sub_object,
+    parse_time,  # noqa: F401  (re-exported for callers that parse times of events)
 )
 
 __all__ = [
     "BEDROCK_EVENT_SOURCE",
     "LOOKUP_EVENTS_HORIZON",
     "RUNTIME_EVENT_NAMES",
+    "STREAMING_EVENT_NAMES",
     "AuditInputError",
+    "CallAssembler",
     "CloudTrailCall",
     "ErrorHandler",
     "LookupHorizonError",
+    "StreamCompletion",
     "clamp_to_lookup_horizon",
     "iter_cloudtrail_files",
+    "iter_cloudtrail_records",
     "lookup_cloudtrail_calls",
     "parse_cloudtrail_event",
 ]
-
-BEDROCK_EVENT_SOURCE = "bedrock.amazonaws.com"
-"""``eventSource`` of Bedrock (control plane and runtime alike)."""
-
-RUNTIME_EVENT_NAMES = frozenset(
-    {"Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream"}
-)
-"""Event names of inference calls; everything else Bedrock logs is control plane."""
 
 LOOKUP_EVENTS_HORIZON = timedelta(days=90)
 """How far back ``LookupEvents`` can see: "You can look up events that occurred in a Region within
@@ -116,82 +127,6 @@ def clamp_to_lookup_horizon(
 _CHUNK_BYTES = CHUNK_BYTES
 
 
-@dataclass(frozen=True, slots=True)
-class CloudTrailCall:
-    """One Bedrock runtime call as CloudTrail recorded it (no prompt data is ever read).
-
-    Attributes:
-        request_id: ``requestID``; equals the runtime ``x-amzn-RequestId`` of the call.
-        event_id: ``eventID`` (unique per CloudTrail event).
-        event_name: ``Converse``, ``ConverseStream``, ``InvokeModel`` or
-            ``InvokeModelWithResponseStream``.
-        event_time: ``eventTime`` as an aware UTC datetime.
-        source_region: ``awsRegion``: the Region the client called.
-        served_region: ``additionalEventData.inferenceRegion``, or ``awsRegion`` when absent.
-        rerouted: True when ``inferenceRegion`` was present.
-        model_id: ``requestParameters.modelId`` (profile id, ARN or plain model id).
-        account_id: ``recipientAccountId`` (else ``userIdentity.accountId``).
-        user_arn: ``userIdentity.arn``.
-        error_code: ``errorCode`` when the call failed (then nothing was served).
-    """
-
-    request_id: str
-    event_id: str
-    event_name: str
-    event_time: datetime
-    source_region: str
-    served_region: str
-    rerouted: bool
-    model_id: str | None
-    account_id: str | None
-    user_arn: str | None
-    error_code: str | None
-
-
-# -- parsing ------------------------------------------------------------------------------
-def parse_cloudtrail_event(record: Mapping[str, Any]) -> CloudTrailCall | None:
-    """Turn one CloudTrail record into a :class:`CloudTrailCall`.
-
-    Unknown fields are ignored, so newer CloudTrail event versions keep working.
-
-    Args:
-        record: One element of ``Records`` (or a parsed ``CloudTrailEvent`` string).
-
-    Returns:
-        The call, or ``None`` when the record is not a Bedrock runtime event (another service,
-        or a Bedrock control-plane call such as ``ListInferenceProfiles``).
-
-    Raises:
-        AuditInputError: a Bedrock runtime event lacks ``requestID``, ``awsRegion`` or
-            ``eventTime``, or a field has the wrong type.
-    """
-    if type(record) is not dict and not isinstance(record, Mapping):
-        raise AuditInputError(f"a CloudTrail record must be an object, got {type(record).__name__}")
-    if record.get("eventSource") != BEDROCK_EVENT_SOURCE:
-        return None
-    event_name = record.get("eventName")
-    if event_name not in RUNTIME_EVENT_NAMES:
-        return None
-    source = req_str(record, "awsRegion")
-    extra = sub_object(record, "additionalEventData")
-    inference_region = opt_str(extra, "inferenceRegion")
-    identity = sub_object(record, "userIdentity")
-    params = sub_object(record, "requestParameters")
-    return CloudTrailCall(
-        request_id=req_str(record, "requestID"),
-        event_id=opt_str(record, "eventID") or "",
-        event_name=str(event_name),
-        event_time=parse_time(record.get("eventTime")),
-        source_region=source,
-        served_region=inference_region or source,
-        rerouted=inference_region is not None,
-        model_id=opt_str(params, "modelId"),
-        account_id=opt_str(record, "recipientAccountId") or opt_str(identity, "accountId"),
-        user_arn=opt_str(identity, "arn"),
-        error_code=opt_str(record, "errorCode"),
-    )
-
-
 # -- files --------------------------------------------------------------------------------
 def _unwrap_event(item: Any) -> Any:
     """Accept EventBridge envelopes and LookupEvents items as well as plain records."""
@@ -206,34 +141,56 @@ def _unwrap_event(item: Any) -> Any:
     return item
 
 
-def iter_cloudtrail_files(
+def iter_cloudtrail_records(
     paths: Iterable[str | os.PathLike[str]],
     *,
     on_error: ErrorHandler | None = None,
-) -> Iterator[CloudTrailCall]:
-    """Stream every Bedrock runtime call from CloudTrail files.
+) -> Iterator[CloudTrailCall | StreamCompletion]:
+    """Every Bedrock runtime record of the files, unjoined (API calls, completions, copies).
 
     Args:
         paths: S3-delivered CloudTrail files (``.json`` / ``.json.gz``), saved
             ``lookup-events`` output, or EventBridge event dumps.
         on_error: Called with ``(where, exc)`` for each bad file or record, which is skipped;
             defaults to a ``logging`` warning.
-
-    Yields:
-        One :class:`CloudTrailCall` per Bedrock runtime event, in file order. Events of other
-        services and Bedrock control-plane events are skipped silently.
     """
     report = default_on_error if on_error is None else on_error
     for path in paths:
         where = os.fspath(path)
         for index, item in enumerate(iter_json_records(where, report, chunk_bytes=_CHUNK_BYTES)):
             try:
-                call = parse_cloudtrail_event(_unwrap_event(item))
+                record = parse_cloudtrail_event(_unwrap_event(item))
             except ValueError as exc:  # AuditInputError, or a bad CloudTrailEvent string
                 report(f"{where}: record {index}", exc)
                 continue
-            if call is not None:
-                yield call
+            if record is not None:
+                yield record
+
+
+def iter_cloudtrail_files(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    on_error: ErrorHandler | None = None,
+    assembler: CallAssembler | None = None,
+) -> Iterator[CloudTrailCall]:
+    """Stream every Bedrock runtime call from CloudTrail files, one :class:`CloudTrailCall` each.
+
+    A streamed call is yielded when its completion event is read (it may be in a later file),
+    or after the last file without one; copies are dropped.
+
+    Args:
+        paths: As for :func:`iter_cloudtrail_records`.
+        on_error: As for :func:`iter_cloudtrail_records`.
+        assembler: Fold into this assembler (e.g. to read its counters afterwards).
+
+    Yields:
+        One call per API call (or orphan completion). Events of other services and Bedrock
+        control-plane events are skipped silently.
+    """
+    joiner = assembler if assembler is not None else CallAssembler()
+    for record in iter_cloudtrail_records(paths, on_error=on_error):
+        yield from joiner.add(record)
+    yield from joiner.finish()
 
 
 # -- live LookupEvents --------------------------------------------------------------------
@@ -244,12 +201,17 @@ def lookup_cloudtrail_calls(
     end_time: datetime,
     request_ids: Collection[str] | None = None,
     on_error: ErrorHandler | None = None,
+    throttle: Callable[[], None] | None = None,
 ) -> Iterator[CloudTrailCall]:
     """Look Bedrock runtime calls up live with CloudTrail ``LookupEvents``.
 
     LookupEvents is regional: pass a client of the **source** Region, where CloudTrail records
-    cross-Region calls. Pages are followed with ``NextToken``; with ``request_ids`` the search
-    stops as soon as every id was found (LookupEvents allows only two requests per second).
+    cross-Region calls. Pages are followed with ``NextToken``. With ``request_ids`` the search
+    stops as soon as every id is settled: a non-streamed call when its API-call event is read, a
+    streamed one when its completion event has been joined (LookupEvents is newest first, so
+    the completion comes first). A streamed call whose completion was not found is yielded at
+    the end with an *assumed* served Region (whether LookupEvents returns completion events is
+    not documented), so a caller can keep looking.
 
     Args:
         client: A boto3 ``cloudtrail`` client.
@@ -257,14 +219,17 @@ def lookup_cloudtrail_calls(
         end_time: End of the window (inclusive).
         request_ids: Only yield these request ids (``None`` = every Bedrock runtime call).
         on_error: Called for an event whose ``CloudTrailEvent`` cannot be parsed.
+        throttle: Called before every request (e.g. a shared
+            :class:`~langchain_cris.audit.ratelimit.SharedRateLimiter`'s ``acquire``).
 
     Yields:
-        Matching calls, newest first (LookupEvents' order).
+        Matching calls, settled ones in LookupEvents' order, unsettled streams last.
     """
     report = default_on_error if on_error is None else on_error
     wanted = set(request_ids) if request_ids is not None else None
     if wanted is not None and not wanted:
         return
+    joiner = CallAssembler()
     kwargs: dict[str, Any] = {
         "LookupAttributes": [
             {"AttributeKey": "EventSource", "AttributeValue": BEDROCK_EVENT_SOURCE}
@@ -273,6 +238,8 @@ def lookup_cloudtrail_calls(
         "EndTime": end_time,
     }
     while True:
+        if throttle is not None:
+            throttle()
         page = client.lookup_events(**kwargs)
         for event in page.get("Events", []):
             where = f"LookupEvents event {event.get('EventId', '?')}"
@@ -281,18 +248,27 @@ def lookup_cloudtrail_calls(
             if (name is not None and name not in RUNTIME_EVENT_NAMES) or not isinstance(raw, str):
                 continue
             try:
-                call = parse_cloudtrail_event(json.loads(raw))
+                record = parse_cloudtrail_event(json.loads(raw))
             except ValueError as exc:  # JSONDecodeError and AuditInputError alike
                 report(where, exc)
                 continue
-            if call is None or (wanted is not None and call.request_id not in wanted):
+            if record is None:
                 continue
-            yield call
-            if wanted is not None:
-                wanted.discard(call.request_id)
-                if not wanted:
-                    return
+            key = (
+                record.parent_request_id
+                if isinstance(record, StreamCompletion)
+                else record.request_id
+            )
+            if wanted is not None and key not in wanted:
+                continue
+            for call in joiner.add(record):
+                yield call
+                if wanted is not None:
+                    wanted.discard(call.request_id)
+                    if not wanted:
+                        return
         token = page.get("NextToken")
         if not token:
-            return
+            break
         kwargs["NextToken"] = token
+    yield from joiner.finish()

@@ -13,8 +13,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from langchain_cris.audit.records import Evidence, parse_ts, reconciliation_record
+from langchain_cris.audit.strength import Strength, is_stronger
 
-__all__ = ["EvidenceIndex", "Finding", "PendingCall", "utc_now"]
+__all__ = ["EvidenceIndex", "Finding", "PendingCall", "stronger", "utc_now"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class PendingCall:
             source_region=self.source_region,
             served_region=finding.served_region,
             evidence=finding.evidence,
+            strength=finding.strength,
             event_id=finding.event_id,
             policy=self.policy,
             allowed_regions=self.allowed_regions,
@@ -68,13 +70,36 @@ class PendingCall:
 
 @dataclass(frozen=True)
 class Finding:
-    """Where AWS says one call was served."""
+    """Where AWS says one call was served, and how strongly it says so.
+
+    Attributes:
+        request_id: The call's request id.
+        served_region: The served Region.
+        evidence: Which field it comes from, e.g. ``cloudtrail:completion:inferenceRegion``
+            (:mod:`langchain_cris.audit.strength`).
+        event_id: The CloudTrail ``eventID`` it was read from.
+        run_id: ``requestMetadata.lc_run_id`` (invocation logs).
+        strength: ``confirmed``, ``documented`` or ``assumed``; an assumed finding is kept
+            pending while stronger evidence may still arrive.
+    """
 
     request_id: str
     served_region: str
     evidence: Evidence
     event_id: str | None = None
     run_id: str | None = None
+    strength: Strength = "confirmed"
+
+    @property
+    def assumed(self) -> bool:
+        return self.strength == "assumed"
+
+
+def stronger(a: Finding | None, b: Finding | None) -> Finding | None:
+    """The finding to keep of two (stronger wins; CloudTrail at equal strength; else ``a``)."""
+    if a is None or b is None:
+        return a or b
+    return b if is_stronger(b.strength, b.evidence, a.strength, a.evidence) else a
 
 
 def utc_now() -> datetime:
@@ -83,7 +108,8 @@ def utc_now() -> datetime:
 
 
 class EvidenceIndex:
-    """Findings indexed by request id and by ``lc_run_id`` (CloudTrail wins over logs)."""
+    """Findings indexed by request id and by ``lc_run_id`` (the strongest evidence wins; at
+    equal strength CloudTrail beats invocation logs)."""
 
     def __init__(self) -> None:
         self.by_request: dict[str, Finding] = {}
@@ -94,12 +120,11 @@ class EvidenceIndex:
 
     def add(self, finding: Finding) -> None:
         current = self.by_request.get(finding.request_id)
-        if current is None or (
-            current.evidence != "cloudtrail" and finding.evidence == "cloudtrail"
-        ):
-            self.by_request[finding.request_id] = finding
-        if finding.run_id and finding.run_id not in self.by_run:
-            self.by_run[finding.run_id] = finding
+        self.by_request[finding.request_id] = stronger(current, finding) or finding
+        if finding.run_id:
+            self.by_run[finding.run_id] = (
+                stronger(self.by_run.get(finding.run_id), finding) or finding
+            )
 
     def add_cloudtrail(self, calls: Iterable[Any]) -> None:
         """Add :class:`~langchain_cris.audit.cloudtrail.CloudTrailCall` values (failed calls,
@@ -108,18 +133,32 @@ class EvidenceIndex:
             if call.error_code:
                 continue
             self.add(
-                Finding(call.request_id, call.served_region, "cloudtrail", call.event_id or None)
+                Finding(
+                    call.request_id,
+                    call.served_region,
+                    call.evidence,
+                    call.event_id or None,
+                    strength=call.strength,
+                )
             )
 
     def add_invocation_logs(self, entries: Iterable[Any]) -> None:
         """Add :class:`~langchain_cris.audit.invocation_logs.InvocationLogEntry` values."""
         for entry in entries:
             run_id = (entry.request_metadata or {}).get("lc_run_id")
-            self.add(Finding(entry.request_id, entry.served_region, "invocation_log", None, run_id))
+            self.add(
+                Finding(
+                    entry.request_id,
+                    entry.served_region,
+                    entry.evidence,
+                    None,
+                    run_id,
+                    strength=entry.strength,
+                )
+            )
 
     def match(self, call: PendingCall) -> Finding | None:
-        if call.request_id and call.request_id in self.by_request:
-            return self.by_request[call.request_id]
-        if call.run_id and call.run_id in self.by_run:
-            return self.by_run[call.run_id]
-        return None
+        """The strongest finding for the call, by request id or by run id."""
+        by_id = self.by_request.get(call.request_id) if call.request_id else None
+        by_run = self.by_run.get(call.run_id) if call.run_id else None
+        return stronger(by_id, by_run)

@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_cris.audit._jsonstream import detect_input_kind, expand_paths, iter_json_records
 from langchain_cris.audit.auditor import Auditor
-from langchain_cris.audit.cloudtrail import CloudTrailCall, iter_cloudtrail_files
+from langchain_cris.audit.cloudtrail import CloudTrailCall, iter_cloudtrail_records
 from langchain_cris.audit.invocation_logs import InvocationLogEntry, iter_invocation_log_files
 from langchain_cris.audit.result import AuditReport
 from langchain_cris.policy import ResidencyPolicy
@@ -66,8 +66,8 @@ def audit_files(
     options.setdefault("dedupe_invocation_logs", has_ct and has_inv)
     if auditor is None:
         auditor = Auditor(policy, **options)
-    elif has_ct and has_inv and auditor._ct_ids is None:
-        auditor._ct_ids = set()
+    elif has_ct and has_inv and not auditor.joins_invocation_logs:
+        auditor.join_invocation_logs()
     for path in unknown:
         auditor.problem(
             "unrecognised",
@@ -79,8 +79,10 @@ def audit_files(
             auditor.add_audit_log_record(record, path)
     tick = _ticker(progress)
     for ct_path in ct_files:
-        for call in iter_cloudtrail_files([ct_path], on_error=auditor.on_error):
-            auditor.add_cloudtrail(call)
+        # Records, not calls: the auditor folds them across files (a stream's completion event
+        # may be in the next file).
+        for record in iter_cloudtrail_records([ct_path], on_error=auditor.on_error):
+            auditor.add_cloudtrail(record)
             tick(auditor.events_read, ct_path)
     for call in cloudtrail_calls or ():
         auditor.add_cloudtrail(call)

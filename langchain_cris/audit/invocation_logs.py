@@ -1,8 +1,13 @@
 """Read Amazon Bedrock Model Invocation Logs: S3 deliveries or CloudWatch Logs.
 
-Invocation logs stay in the source Region and carry a top-level ``inferenceRegion`` when a
-cross-Region profile served the call elsewhere (AWS ML blog, "Getting started with
-cross-region inference in Amazon Bedrock"); ``requestMetadata`` echoes the Converse
+Invocation logs stay in the source Region. AWS's documented log entry format
+(model-invocation-logging, "Log entry format") has **no** served-Region field; only the 2024 AWS
+ML blog ("Getting started with cross-region inference in Amazon Bedrock") shows a top-level
+``inferenceRegion``, for a re-routed call. So an entry with the field names its served Region
+(``invocation_log:inferenceRegion``, confirmed); an entry without it says nothing AWS
+documents, and its served Region is recorded as the source Region only as an **assumption**
+(``invocation_log:no-field``), never final while CloudTrail may still confirm it (rules in
+:mod:`langchain_cris.audit.strength`). ``requestMetadata`` echoes the Converse
 ``requestMetadata`` that ``ChatBedrockCRIS`` stamps (``cris_policy``, ``lc_run_id`` …), which is
 how a log line is tied back to a chain run. Prompt and output bodies are never read here: only
 token counts leave the ``input``/``output`` objects.
@@ -43,6 +48,7 @@ from langchain_cris.audit._jsonstream import (
     req_str,
     sub_object,
 )
+from langchain_cris.audit.strength import LOG_FIELD, LOG_NO_FIELD, Strength
 
 __all__ = [
     "INVOCATION_LOG_SCHEMA",
@@ -64,13 +70,16 @@ class InvocationLogEntry:
         request_id: ``requestId``; the runtime ``x-amzn-RequestId`` of the call.
         timestamp: ``timestamp`` as an aware UTC datetime.
         source_region: ``region``: the Region the client called.
-        served_region: ``inferenceRegion``, or ``region`` when absent.
+        served_region: ``inferenceRegion``, or ``region`` when absent (then an assumption).
         model_id: ``modelId`` as sent (profile id, ARN or plain id).
         operation: ``Converse``, ``ConverseStream``, ``InvokeModel`` …
         request_metadata: ``requestMetadata`` (string values only), read-only.
         input_tokens: ``input.inputTokenCount``.
         output_tokens: ``output.outputTokenCount``.
         account_id: ``accountId``.
+        inference_region: The record's ``inferenceRegion`` (``None`` when absent).
+        evidence: ``invocation_log:inferenceRegion`` or ``invocation_log:no-field``.
+        strength: ``confirmed`` with the field, ``assumed`` without.
     """
 
     request_id: str
@@ -83,6 +92,20 @@ class InvocationLogEntry:
     input_tokens: int | None
     output_tokens: int | None
     account_id: str | None
+    inference_region: str | None = None
+    evidence: str = ""
+    strength: Strength = "assumed"
+
+    def __post_init__(self) -> None:
+        if self.evidence:
+            return
+        # Built by hand: a served Region other than the source can only have come from the field.
+        named = self.inference_region or (
+            self.served_region if self.served_region != self.source_region else None
+        )
+        object.__setattr__(self, "inference_region", named)
+        object.__setattr__(self, "evidence", LOG_FIELD if named else LOG_NO_FIELD)
+        object.__setattr__(self, "strength", "confirmed" if named else "assumed")
 
 
 def _token_count(part: Mapping[str, Any], key: str) -> int | None:
@@ -113,11 +136,12 @@ def parse_invocation_log(record: Mapping[str, Any]) -> InvocationLogEntry | None
         return None
     source = req_str(record, "region")
     metadata = sub_object(record, "requestMetadata")
+    inference_region = opt_str(record, "inferenceRegion")
     return InvocationLogEntry(
         request_id=req_str(record, "requestId"),
         timestamp=parse_time(record.get("timestamp")),
         source_region=source,
-        served_region=opt_str(record, "inferenceRegion") or source,
+        served_region=inference_region or source,
         model_id=opt_str(record, "modelId"),
         operation=opt_str(record, "operation"),
         # Values are strings on the wire; coerce defensively so a join never sees a number.
@@ -125,6 +149,9 @@ def parse_invocation_log(record: Mapping[str, Any]) -> InvocationLogEntry | None
         input_tokens=_token_count(sub_object(record, "input"), "inputTokenCount"),
         output_tokens=_token_count(sub_object(record, "output"), "outputTokenCount"),
         account_id=opt_str(record, "accountId"),
+        inference_region=inference_region,
+        evidence=LOG_FIELD if inference_region else LOG_NO_FIELD,
+        strength="confirmed" if inference_region else "assumed",
     )
 
 

@@ -1,11 +1,16 @@
 """Served-Region reconciliation: learn where each CRIS call ran, minutes after it ran.
 
 Bedrock's response does not name the Region that served a cross-Region call. AWS records it
-in the **source** Region's CloudTrail (``additionalEventData.inferenceRegion``; absent means
-the source Region served it) and in Model Invocation Logs (``inferenceRegion``), after a
-delivery delay of minutes. This module matches pending calls to that evidence:
+in the **source** Region's CloudTrail, after a delivery delay of minutes: on the API-call event
+(``additionalEventData.inferenceRegion``, only when re-routed) and, for a streamed call, on the
+stream-completion event written after the stream ended; Model Invocation Logs may carry a
+top-level ``inferenceRegion`` (not in AWS's documented format). Each finding carries its
+evidence and strength (:mod:`langchain_cris.audit.strength`); an **assumed** one (a stream
+whose completion event has not arrived, a log record without the field) is kept while polling
+goes on and recorded only when the call's deadline passes. This module matches pending calls:
 
-* by request id (``x-amzn-RequestId`` = CloudTrail ``requestID`` = the log's ``requestId``);
+* by request id (``x-amzn-RequestId`` = CloudTrail ``requestID`` = the log's ``requestId``; a
+  completion event's ``parentRequestId``);
 * failing that, by the ``lc_run_id`` the chat model stamps into Converse ``requestMetadata``
   (invocation logs only; CloudTrail does not record request metadata).
 
@@ -40,7 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from langchain_cris.audit.batch import ReconcileReport, reconcile_audit_log
-from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall
+from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall, stronger
 from langchain_cris.audit.sources import WINDOW_MARGIN as WINDOW_MARGIN
 from langchain_cris.audit.sources import (
     AwsClients,
@@ -88,6 +93,8 @@ class _Item:
     call: PendingCall = field(compare=False)
     give_up_at: float = field(compare=False)
     attempt: int = field(default=0, compare=False)
+    #: The best assumption found so far; delivered if nothing stronger comes by the deadline.
+    tentative: Finding | None = field(default=None, compare=False)
 
 
 class ServedRegionReconciler:
@@ -238,11 +245,17 @@ class ServedRegionReconciler:
         found = find_in_sources(self.sources, [i.call for i in batch], errors)
         if errors:
             self.errors = (self.errors + errors)[-50:]
+        again = []
         for item in batch:
             finding = found.get(item.call)
-            if finding is not None:
+            if finding is not None and finding.assumed:
+                item.tentative = stronger(item.tentative, finding)
+                finding = None
+            if finding is None:
+                again.append(item)
+            else:
                 self._deliver(item.call, finding)
-        self._requeue([i for i in batch if i.call not in found])
+        self._requeue(again)
 
     def _deliver(self, call: PendingCall, finding: Finding) -> None:
         try:
@@ -252,12 +265,13 @@ class ServedRegionReconciler:
 
     def _requeue(self, items: Iterable[_Item]) -> None:
         now = time.monotonic()
-        gave_up: list[PendingCall] = []
+        gave_up: list[_Item] = []
+        assumed: list[_Item] = []
         with self._cond:
             for item in items:
                 if now >= item.give_up_at or self._closed:
                     if not self._closed:
-                        gave_up.append(item.call)
+                        (assumed if item.tentative is not None else gave_up).append(item)
                     continue
                 item.attempt += 1
                 interval = min(
@@ -267,7 +281,10 @@ class ServedRegionReconciler:
                 item.due = min(now + interval, item.give_up_at)
                 self._items.append(item)
             self._items.sort()
-        for call in gave_up:
+        for item in assumed:  # the deadline passed: the assumption is all AWS gave
+            assert item.tentative is not None
+            self._deliver(item.call, item.tentative)
+        for call in (i.call for i in gave_up):
             self.given_up.append(call)
             logger.info(
                 "gave up reconciling request %s after %.0fs", call.request_id, self.deadline

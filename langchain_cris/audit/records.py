@@ -39,7 +39,12 @@ PENDING = "pending"
 """``served_region`` of a call whose serving Region AWS has not recorded yet."""
 
 Outcome = Literal["ok", "refused", "error", "violation"]
-Evidence = Literal["cloudtrail", "invocation_log"]
+Evidence = str
+"""Where a served Region comes from: ``cloudtrail:inferenceRegion``,
+``cloudtrail:completion:inferenceRegion``, ``cloudtrail:absent-field=source``,
+``invocation_log:inferenceRegion`` or ``invocation_log:no-field``
+(:mod:`langchain_cris.audit.strength`). Records written before these kinds say ``cloudtrail`` or
+``invocation_log``."""
 
 # Every key of a call record, in the order written (the audit-log contract).
 _CALL_KEYS = (
@@ -109,6 +114,7 @@ def reconciliation_record(
     source_region: str,
     served_region: str,
     evidence: Evidence,
+    strength: str = "confirmed",
     allowed_regions: Iterable[str] = (),
     run_id: str | None = None,
     event_id: str | None = None,
@@ -119,6 +125,8 @@ def reconciliation_record(
 
     A call with no policy (empty ``allowed_regions``, e.g. a plain ``ChatBedrockConverse``) has
     nothing to violate, so it is recorded as compliant; the served Region is still recorded.
+    ``strength`` says how strongly AWS named it (``confirmed``, ``documented``, ``assumed``); an
+    assumed Region is judged like any other.
     """
     allowed = sorted(allowed_regions)
     return {
@@ -130,6 +138,7 @@ def reconciliation_record(
         "source_region": source_region,
         "served_region": served_region,
         "evidence": evidence,
+        "strength": strength,
         "event_id": event_id,
         "compliant": not allowed or served_region in allowed,
         "policy": policy,
@@ -179,6 +188,12 @@ class CallState:
     def pending(self) -> bool:
         """True while AWS has not told us where this (successful) call was served."""
         return self.served_region == PENDING
+
+    @property
+    def assumed(self) -> bool:
+        """True when the latest reconciliation only assumed the served Region (no AWS record
+        named it); such a call is worth looking up again."""
+        return self.reconciliation is not None and self.reconciliation.get("strength") == "assumed"
 
     @property
     def outcome(self) -> str:
@@ -231,9 +246,16 @@ def summarize_records(records: Iterable[Mapping[str, Any]]) -> list[CallState]:
     return list(states.values())
 
 
-def pending_calls(states: Sequence[CallState]) -> list[CallState]:
-    """The calls still waiting for a served Region (helper for batch reconciliation)."""
-    return [s for s in states if s.pending and s.call is not None]
+def pending_calls(states: Sequence[CallState], *, include_assumed: bool = False) -> list[CallState]:
+    """The calls still waiting for a served Region (helper for batch reconciliation).
+
+    Args:
+        states: From :func:`summarize_records`.
+        include_assumed: Also the calls whose served Region is only an assumption.
+    """
+    return [
+        s for s in states if s.call is not None and (s.pending or (include_assumed and s.assumed))
+    ]
 
 
 @dataclass(frozen=True)
@@ -251,8 +273,11 @@ class ViolationEvent:
         served_region: Region that processed the call (``None`` for ``route`` events until
             reconciled).
         allowed_regions: The policy's destination Regions.
-        evidence: ``cloudtrail``/``invocation_log`` for ``served_outside``; ``route`` otherwise.
+        evidence: Where the served Region comes from for ``served_outside`` (e.g.
+            ``cloudtrail:completion:inferenceRegion``); ``route`` otherwise.
         details: Human-readable reasons (the chat model's ``violations`` for ``route``).
+        strength: ``confirmed``/``documented``/``assumed`` for ``served_outside``; ``None``
+            for ``route``.
     """
 
     kind: Literal["served_outside", "route"]
@@ -264,6 +289,7 @@ class ViolationEvent:
     allowed_regions: tuple[str, ...]
     evidence: str
     details: tuple[str, ...] = ()
+    strength: str | None = None
 
     @classmethod
     def from_reconciliation(cls, record: Mapping[str, Any]) -> ViolationEvent:
@@ -277,6 +303,7 @@ class ViolationEvent:
             served_region=record.get("served_region"),
             allowed_regions=allowed,
             evidence=str(record.get("evidence")),
+            strength=record.get("strength"),
             details=(
                 f"served in {record.get('served_region')}, outside the policy's "
                 f"Regions {', '.join(allowed)}",

@@ -11,9 +11,10 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall, utc_now
+from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall, stronger, utc_now
+from langchain_cris.audit.ratelimit import SharedRateLimiter, lookup_events_limiter
 
 __all__ = [
     "WINDOW_MARGIN",
@@ -107,13 +108,41 @@ class CloudTrailLookup:
             older than that is not looked up (it can no longer be found live); if every call
             asked for is, :class:`~langchain_cris.audit.cloudtrail.LookupHorizonError` says so,
             so the call stays pending with a reason rather than silently "not found".
+        limiter: Throttle for LookupEvents' 2 requests/s per account and Region, shared by
+            every process: ``"shared"`` (default) draws from the machine-wide bucket of
+            :func:`~langchain_cris.audit.ratelimit.lookup_events_limiter` for the client's
+            endpoint and Region; a callable ``limiter(region, endpoint_url)`` returns one of
+            your own; ``None`` sends unthrottled (tests with a fake client).
     """
 
     name = "cloudtrail"
 
-    def __init__(self, clients: AwsClients, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        clients: AwsClients,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        limiter: Literal["shared"]
+        | Callable[[str, str | None], SharedRateLimiter]
+        | None = "shared",
+    ) -> None:
         self._clients = clients
         self._clock = clock or utc_now
+        self._limiter = limiter
+        self._limiters: dict[str, SharedRateLimiter] = {}
+
+    def _throttle(self, region: str, client: Any) -> Callable[[], None] | None:
+        if self._limiter is None:
+            return None
+        limiter = self._limiters.get(region)
+        if limiter is None:
+            endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None)
+            if self._limiter == "shared":
+                limiter = lookup_events_limiter(region, endpoint_url=endpoint)
+            else:
+                limiter = self._limiter(region, endpoint)
+            self._limiters[region] = limiter
+        return limiter.acquire
 
     def lookup(self, region: str, calls: Sequence[PendingCall]) -> EvidenceIndex:
         from langchain_cris.audit.cloudtrail import (
@@ -143,7 +172,13 @@ class CloudTrailLookup:
         start, end = _window(calls)
         client = self._clients.client("cloudtrail", region)
         index.add_cloudtrail(
-            lookup_cloudtrail_calls(client, start_time=start, end_time=end, request_ids=wanted)
+            lookup_cloudtrail_calls(
+                client,
+                start_time=start,
+                end_time=end,
+                request_ids=wanted,
+                throttle=self._throttle(region, client),
+            )
         )
         return index
 
@@ -174,7 +209,10 @@ def find_in_sources(
 ) -> dict[PendingCall, Finding]:
     """One round: look every call up, per source Region, source by source until all found.
 
-    A failing source (throttled, access denied) is logged and skipped for this round.
+    A call with only an *assumed* finding is looked up in the next sources too (a log record
+    may name the Region a stream's missing completion event would have); the strongest finding
+    is returned. A failing source (throttled, access denied) is logged and skipped for this
+    round.
     """
     found: dict[PendingCall, Finding] = {}
     by_region: dict[str, list[PendingCall]] = defaultdict(list)
@@ -195,10 +233,10 @@ def find_in_sources(
                 continue
             still = []
             for call in remaining:
-                finding = index.match(call)
-                if finding is None:
-                    still.append(call)
-                else:
+                finding = stronger(found.get(call), index.match(call))
+                if finding is not None:
                     found[call] = finding
+                if finding is None or finding.assumed:
+                    still.append(call)
             remaining = still
     return found

@@ -47,9 +47,11 @@ class Violation:
         served_region: Region that processed it.
         model_id: What was sent as ``modelId``.
         account_id: Account that made the call.
-        evidence: ``cloudtrail`` or ``invocation_log``.
+        evidence: Where the served Region comes from, e.g.
+            ``cloudtrail:completion:inferenceRegion`` (:mod:`langchain_cris.audit.strength`).
         kinds: Which rules it broke.
         reasons: One readable sentence per rule.
+        strength: ``confirmed``, ``documented`` or ``assumed``.
     """
 
     request_id: str
@@ -61,6 +63,7 @@ class Violation:
     evidence: str
     kinds: tuple[ViolationKind, ...]
     reasons: tuple[str, ...]
+    strength: str = "confirmed"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class Violation:
             "model_id": self.model_id,
             "account_id": self.account_id,
             "evidence": self.evidence,
+            "strength": self.strength,
             "kinds": list(self.kinds),
             "why": "; ".join(self.reasons),
         }
@@ -153,6 +157,10 @@ class AuditSummary:
     not_covered_by_window: int = 0
     discrepancies: list[Discrepancy] = field(default_factory=list)
     strict: bool = False
+    #: Calls per evidence of their served Region (``cloudtrail:inferenceRegion`` …).
+    served_evidence: dict[str, int] = field(default_factory=dict)
+    #: Calls whose served Region is only an assumption (no AWS record names it).
+    assumed_calls: int = 0
 
     @property
     def exit_code(self) -> int:

@@ -229,14 +229,22 @@ def _live_readers(
 
     from langchain_cris.audit.cloudtrail import lookup_cloudtrail_calls
     from langchain_cris.audit.invocation_logs import filter_invocation_logs
+    from langchain_cris.audit.ratelimit import lookup_events_limiter
 
     extra: dict[str, Any] = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
 
     def calls() -> Iterator[CloudTrailCall]:
         for region in args.region:
             client = boto3.client("cloudtrail", region_name=region, **extra)
+            # The machine-wide LookupEvents budget (2 requests/s per Region) it shares with
+            # every reconciler.
+            limiter = lookup_events_limiter(region, endpoint_url=client.meta.endpoint_url)
             yield from lookup_cloudtrail_calls(
-                client, start_time=start, end_time=end, on_error=auditor.on_error
+                client,
+                start_time=start,
+                end_time=end,
+                on_error=auditor.on_error,
+                throttle=limiter.acquire,
             )
 
     def entries() -> Iterator[InvocationLogEntry]:

@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         mark = "ok" if record["compliant"] else "VIOLATION"
         print(
             f"  {record['request_id']}: {record['source_region']} -> {record['served_region']} "
-            f"({record['evidence']}) {mark}"
+            f"({record['evidence']}{', assumed' if record.get('strength') == 'assumed' else ''}) "
+            f"{mark}"
         )
     for request_id in report.still_pending:
         print(f"  {request_id}: still pending")

@@ -1,9 +1,26 @@
 """CloudTrail event history of the simulated account, one trail per source Region.
 
-Each runtime call (successful or not) becomes one management event in the trail of the Region
-the caller signed for, never in the Region that served it (AWS: "there will be no additional logs
-in the re-routed region"). When the call was served elsewhere the record carries
-``additionalEventData.inferenceRegion``; served in-Region, that element is absent.
+What AWS documents (Bedrock user guide, "Monitor Amazon Bedrock API calls using CloudTrail"), and
+what this trail therefore holds, always in the trail of the Region the caller signed for, never
+in the Region that served it ("there will be no additional logs in the re-routed region"):
+
+* one **API-call event** per runtime call, successful or not (``eventType`` ``AwsApiCall``,
+  ``readOnly`` false, ``requestParameters.modelId``, ``responseElements`` null). When the call
+  was served elsewhere it carries ``additionalEventData.inferenceRegion``; served in-Region,
+  that element is absent;
+* for ``ConverseStream`` / ``InvokeModelWithResponseStream``, a **stream-completion event**
+  recorded after the stream finished (``AwsServiceEvent``, its own ``requestID``,
+  ``serviceEventDetails.parentRequestId``, the served Region and token counts under
+  ``serviceEventDetails.AdditionalEventData.additionalEntries``, no ``requestParameters``);
+* with ``cloudtrail_data_events`` (a trail that also records Bedrock data events), a
+  **data-event copy** of each (``eventCategory`` Data, ``managementEvent`` false, same
+  ``requestID``, own ``eventID``). Data events never appear in LookupEvents (event history
+  holds management events), only in :meth:`CloudTrail.events` (what the trail delivers to S3).
+
+Undocumented, therefore switches: whether a stream's API-call event also carries
+``inferenceRegion`` (``cloudtrail_stream_inference_region``, default off: only the completion
+event names it) and whether LookupEvents returns completion events
+(``cloudtrail_lookup_completions``, default on).
 
 ``LookupEvents`` follows the CloudTrail API: at most one lookup attribute, ``StartTime`` /
 ``EndTime``, ``MaxResults`` 1..50, newest first, opaque ``NextToken``.
@@ -23,7 +40,7 @@ from typing import Any
 from langchain_cris.emulator.aws_errors import AwsError
 from langchain_cris.emulator.pagination import decode_token, encode_token
 
-__all__ = ["CallIdentity", "CloudTrail", "build_record"]
+__all__ = ["CallIdentity", "CloudTrail", "build_completion_record", "build_record", "data_copy"]
 
 EVENT_SOURCE = "bedrock.amazonaws.com"
 _LOOKUP_KEYS = (
@@ -69,29 +86,18 @@ def build_record(
     error_code: str | None = None,
     error_message: str | None = None,
     when: float | None = None,
+    name_inference_region: bool = True,
 ) -> dict[str, Any]:
-    """The full CloudTrail record (what ``CloudTrailEvent`` holds as a JSON string)."""
+    """The API-call event (what ``CloudTrailEvent`` holds as a JSON string).
+
+    Args:
+        name_inference_region: Add ``additionalEventData.inferenceRegion`` when the call was
+            served outside its source Region (off for a stream's API call by default).
+    """
     when = time.time() if when is None else when
-    role = identity.principal_arn.split("/")[-2] if "/" in identity.principal_arn else "role"
     record: dict[str, Any] = {
         "eventVersion": "1.09",
-        "userIdentity": {
-            "type": "AssumedRole",
-            "principalId": f"AROALOCALBEDROCK:{identity.username}",
-            "arn": identity.principal_arn,
-            "accountId": identity.account_id,
-            "accessKeyId": identity.access_key_id,
-            "sessionContext": {
-                "sessionIssuer": {
-                    "type": "Role",
-                    "principalId": "AROALOCALBEDROCK",
-                    "arn": f"arn:aws:iam::{identity.account_id}:role/{role}",
-                    "accountId": identity.account_id,
-                    "userName": role,
-                },
-                "attributes": {"creationDate": iso_time(when), "mfaAuthenticated": "false"},
-            },
-        },
+        "userIdentity": _user_identity(identity, when),
         "eventTime": iso_time(when),
         "eventSource": EVENT_SOURCE,
         "eventName": event_name,
@@ -104,13 +110,14 @@ def build_record(
     if error_code:
         record["errorCode"] = error_code
         record["errorMessage"] = error_message or ""
-    if served_region is not None and served_region != source_region:
+    rerouted = served_region is not None and served_region != source_region
+    if rerouted and name_inference_region:
         record["additionalEventData"] = {"inferenceRegion": served_region}
     record.update(
         {
             "requestID": request_id,
             "eventID": str(uuid.uuid4()),
-            "readOnly": True,
+            "readOnly": False,
             "eventType": "AwsApiCall",
             "managementEvent": True,
             "recipientAccountId": identity.account_id,
@@ -120,6 +127,84 @@ def build_record(
     return record
 
 
+def build_completion_record(
+    *,
+    api_call: Mapping[str, Any],
+    served_region: str,
+    input_tokens: int,
+    output_tokens: int,
+    model_arn: str,
+    when: float | None = None,
+) -> dict[str, Any]:
+    """The stream-completion event of ``api_call`` (AWS's ConverseStream example's shape)."""
+    when = time.time() if when is None else when
+    return {
+        "eventVersion": api_call["eventVersion"],
+        "userIdentity": api_call["userIdentity"],
+        "eventTime": iso_time(when),
+        "eventSource": api_call["eventSource"],
+        "eventName": api_call["eventName"],
+        "awsRegion": api_call["awsRegion"],
+        "sourceIPAddress": api_call["sourceIPAddress"],
+        "userAgent": api_call["userAgent"],
+        "requestID": str(uuid.uuid4()),
+        "eventID": str(uuid.uuid4()),
+        "readOnly": True,
+        "eventType": "AwsServiceEvent",
+        "recipientAccountId": api_call["recipientAccountId"],
+        "serviceEventDetails": {
+            "parentRequestId": api_call["requestID"],
+            "AdditionalEventData": {
+                "additionalEntries": {
+                    "inferenceRegion": served_region,
+                    "inputTokens": input_tokens,
+                    "outputTokens": output_tokens,
+                }
+            },
+        },
+        "resources": [{"type": "AWS::Bedrock::Model", "ARN": model_arn}],
+    }
+
+
+def data_copy(record: Mapping[str, Any], *, model_arn: str) -> dict[str, Any]:
+    """The data-event copy a trail with Bedrock data events receives of ``record``."""
+    copy = dict(record)
+    copy["eventID"] = str(uuid.uuid4())
+    copy["managementEvent"] = False
+    copy["eventCategory"] = "Data"
+    if "resources" not in copy:
+        copy["resources"] = [
+            {
+                "accountId": record["recipientAccountId"],
+                "type": "AWS::Bedrock::Model",
+                "ARN": model_arn,
+            }
+        ]
+    return copy
+
+
+def _user_identity(identity: CallIdentity, when: float) -> dict[str, Any]:
+    """An ``AssumedRole`` element, shaped like the CloudTrail userIdentity reference's."""
+    role = identity.principal_arn.split("/")[-2] if "/" in identity.principal_arn else "role"
+    return {
+        "type": "AssumedRole",
+        "principalId": f"AROALOCALBEDROCK:{identity.username}",
+        "arn": identity.principal_arn,
+        "accountId": identity.account_id,
+        "accessKeyId": identity.access_key_id,
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROALOCALBEDROCK",
+                "arn": f"arn:aws:iam::{identity.account_id}:role/{role}",
+                "accountId": identity.account_id,
+                "userName": role,
+            },
+            "attributes": {"creationDate": iso_time(when), "mfaAuthenticated": "false"},
+        },
+    }
+
+
 @dataclass(frozen=True)
 class _Stored:
     seq: int
@@ -127,13 +212,29 @@ class _Stored:
     visible_at: float
     record: dict[str, Any]
     resource_type: str
+    resource_name: str
+
+    @property
+    def in_event_history(self) -> bool:
+        """Management events only: data events are delivered by trails, not LookupEvents."""
+        return self.record.get("eventCategory", "Management") == "Management"
+
+    @property
+    def completion(self) -> bool:
+        return self.record.get("eventType") == "AwsServiceEvent"
 
 
 class CloudTrail:
-    """Per-Region event history with a configurable delivery delay (thread-safe)."""
+    """Per-Region event history with a configurable delivery delay (thread-safe).
 
-    def __init__(self, delay: float = 0.0) -> None:
+    Args:
+        delay: Seconds before a record is visible.
+        lookup_completions: Whether LookupEvents returns stream-completion events.
+    """
+
+    def __init__(self, delay: float = 0.0, *, lookup_completions: bool = True) -> None:
         self.delay = delay
+        self.lookup_completions = lookup_completions
         self._lock = threading.Lock()
         self._events: dict[str, list[_Stored]] = {}
         self._seq = 0
@@ -144,20 +245,25 @@ class CloudTrail:
         record: dict[str, Any],
         *,
         resource_type: str = "AWS::Bedrock::Model",
+        resource_name: str | None = None,
         epoch: float | None = None,
     ) -> None:
         """Store ``record`` in ``region``'s trail; visible after the delivery delay.
 
         Args:
             region: The caller's (source) Region.
-            record: From :func:`build_record`.
-            resource_type: ``AWS::Bedrock::Model`` or ``AWS::Bedrock::InferenceProfile``.
+            record: From :func:`build_record`, :func:`build_completion_record` or
+                :func:`data_copy`.
+            resource_type: LookupEvents' ``ResourceType``: ``AWS::Bedrock::Model`` or
+                ``AWS::Bedrock::InferenceProfile``.
+            resource_name: LookupEvents' ``ResourceName`` (default: ``requestParameters.modelId``).
             epoch: Event time (defaults to now).
         """
         now = time.time()
+        name = resource_name if resource_name is not None else _resource_name(record)
         with self._lock:
             self._seq += 1
-            stored = _Stored(self._seq, epoch or now, now + self.delay, record, resource_type)
+            stored = _Stored(self._seq, epoch or now, now + self.delay, record, resource_type, name)
             self._events.setdefault(region, []).append(stored)
 
     def clear(self) -> None:
@@ -210,6 +316,8 @@ class CloudTrail:
             s
             for s in stored
             if s.visible_at <= now
+            and s.in_event_history
+            and (self.lookup_completions or not s.completion)
             and (after_seq is None or s.seq < after_seq)
             and (start is None or s.epoch >= float(start))
             and (end is None or s.epoch <= float(end))
@@ -237,9 +345,7 @@ def _summary(stored: _Stored) -> dict[str, Any]:
         "EventTime": stored.epoch,
         "EventSource": record["eventSource"],
         "Username": identity["arn"].rsplit("/", 1)[-1],
-        "Resources": [
-            {"ResourceType": stored.resource_type, "ResourceName": _resource_name(record)}
-        ],
+        "Resources": [{"ResourceType": stored.resource_type, "ResourceName": stored.resource_name}],
         "CloudTrailEvent": json.dumps(record, ensure_ascii=False),
     }
 

@@ -162,8 +162,18 @@ class EmulatorConfig:
             ``"unspecified"`` to deny global profiles (their SCP evaluation Region).
         allow_regions: Simulated SCP allow-list: every other Region is denied (``None`` = off).
         cloudtrail_delay: Seconds before a CloudTrail event becomes visible to LookupEvents.
+        cloudtrail_data_events: The trail also records Bedrock data events: every runtime
+            record gets a data-event copy in the trail (never in LookupEvents).
+        cloudtrail_stream_inference_region: A stream's API-call event also carries
+            ``additionalEventData.inferenceRegion`` (undocumented; default: only the
+            stream-completion event names the served Region).
+        cloudtrail_lookup_completions: LookupEvents returns stream-completion events
+            (undocumented either way).
         invocation_log_delay: Seconds before an invocation-log record becomes visible.
         invocation_logging: Whether model invocation logging is enabled.
+        invocation_log_inference_region: Invocation logs of re-routed calls carry the top-level
+            ``inferenceRegion`` the 2024 AWS blog shows (off: the documented format, which has
+            no served Region).
         log_group: CloudWatch Logs group of the invocation logs.
         invocation_log_dir: Also write invocation logs as JSON lines under this directory.
         bearer_token_region: Source Region assumed for ``Authorization: Bearer`` (API key)
@@ -183,8 +193,12 @@ class EmulatorConfig:
     deny_regions: set[str] = field(default_factory=set)
     allow_regions: set[str] | None = None
     cloudtrail_delay: float = 0.0
+    cloudtrail_data_events: bool = False
+    cloudtrail_stream_inference_region: bool = False
+    cloudtrail_lookup_completions: bool = True
     invocation_log_delay: float = 0.0
     invocation_logging: bool = True
+    invocation_log_inference_region: bool = True
     log_group: str = DEFAULT_LOG_GROUP
     invocation_log_dir: str | None = None
     bearer_token_region: str = "us-east-1"

@@ -1,9 +1,13 @@
 """Model invocation logging, readable through CloudWatch Logs ``FilterLogEvents``.
 
 Every successful runtime call writes one ``ModelInvocationLog`` record to the log group of the
-caller's (source) Region, with the top-level ``inferenceRegion`` the 2024 AWS blog shows, and the
-Converse ``requestMetadata`` the caller sent. Records can also be appended as JSON lines to
-``<dir>/<region>/invocations.jsonl``.
+caller's (source) Region, in the documented log entry format (Bedrock user guide, "Monitor model
+invocation using CloudWatch Logs and Amazon S3"), with the Converse ``requestMetadata`` the
+caller sent. The documented format has no served Region; the 2024 AWS blog shows a top-level
+``inferenceRegion`` for a re-routed call. Whether the log carries it is the
+``invocation_log_inference_region`` switch: on (default), re-routed calls get it as the blog
+shows; off, no record has it, as the documented table says. Records can also be appended as
+JSON lines to ``<dir>/<region>/invocations.jsonl``.
 
 ``FilterLogEvents`` supports ``logGroupName``/``logGroupIdentifier``, stream names and prefix,
 ``startTime``/``endTime`` (epoch ms), ``limit``, ``nextToken`` and filter patterns: JSON
@@ -53,8 +57,13 @@ def build_log_record(
     output_tokens: int,
     request_metadata: Mapping[str, str] | None,
     when: float | None = None,
+    name_inference_region: bool = True,
 ) -> dict[str, Any]:
-    """One ``ModelInvocationLog`` record (schema version 1.0)."""
+    """One ``ModelInvocationLog`` record (schema version 1.0).
+
+    Args:
+        name_inference_region: Add the blog's top-level ``inferenceRegion`` to a re-routed call.
+    """
     record: dict[str, Any] = {
         "schemaType": "ModelInvocationLog",
         "schemaVersion": "1.0",
@@ -75,10 +84,11 @@ def build_log_record(
             "outputBodyJson": output_body,
             "outputTokenCount": output_tokens,
         },
-        "inferenceRegion": served_region,
     }
     if request_metadata:
         record["requestMetadata"] = dict(request_metadata)
+    if name_inference_region and served_region != source_region:
+        record["inferenceRegion"] = served_region
     return record
 
 

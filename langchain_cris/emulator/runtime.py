@@ -4,7 +4,8 @@ One call goes through the same steps AWS takes, in order: resolve the model iden
 source Region, evaluate the (simulated) SCP on every Region the call may reach, validate the body,
 route to a destination with capacity, apply faults, answer. Whatever the outcome, the call is
 recorded in the wire log and the source Region's CloudTrail; successful calls also in the
-invocation log. The served Region is written only there, never into the response.
+invocation log, and a stream that was read to its end gets its CloudTrail stream-completion event
+then. The served Region is written only there, never into the response.
 """
 
 from __future__ import annotations
@@ -27,7 +28,12 @@ from langchain_cris.emulator.aws_errors import (
     throttling,
     validation,
 )
-from langchain_cris.emulator.cloudtrail import CallIdentity, build_record
+from langchain_cris.emulator.cloudtrail import (
+    CallIdentity,
+    build_completion_record,
+    build_record,
+    data_copy,
+)
 from langchain_cris.emulator.config import FaultRule
 from langchain_cris.emulator.converse import converse_body, stream_events, validate_converse
 from langchain_cris.emulator.invocation_logs import build_log_record
@@ -103,6 +109,8 @@ class _Call:
     served: str | None = None
     attempted: tuple[str, ...] = ()
     reply: Reply | None = None
+    base_model: str | None = None
+    api_event: dict[str, Any] | None = None
 
 
 class Runtime:
@@ -128,6 +136,7 @@ class Runtime:
 
     def _serve(self, request: Request, call: _Call) -> Response:
         target = self.resolve(call.model_id, call.source)
+        call.base_model = target.base_model
         self._check_scp(target, call)
         family = family_of(target.base_model)
         is_converse = call.operation in ("Converse", "ConverseStream")
@@ -183,7 +192,7 @@ class Runtime:
             outcome = f"fault:{fault.kind}" if fault else "ok"
             output = [{name: payload} for name, payload, _ in events]
             self._record(call, outcome=outcome, status=200, input_body=body, output_body=output)
-            return _stream_response(frames, first)
+            return _stream_response(self._completing(frames, call, fault), first)
         assert family is not None
         native = from_converse_reply(family, call.reply, model_id=target.base_model)
         self._record(call, outcome="ok", status=200, input_body=body, output_body=native)
@@ -193,7 +202,8 @@ class Runtime:
             response.delay = first + per_token * call.reply.output_tokens
             return response
         chunks = _invoke_stream_chunks(family, native, call.reply, latency_ms, first)
-        return _stream_response(_frames(chunks, per_token, fault), first)
+        frames = _frames(chunks, per_token, fault)
+        return _stream_response(self._completing(frames, call, fault), first)
 
     # -- model identifiers -------------------------------------------------------------------
     def resolve(self, model_id: str, source: str) -> Target:
@@ -310,6 +320,7 @@ class Runtime:
             )
         )
         if cloudtrail:
+            config = state.config
             record = build_record(
                 identity=call.identity,
                 event_name=call.operation,
@@ -320,14 +331,16 @@ class Runtime:
                 error_code=error.code if error else None,
                 error_message=error.message if error else None,
                 when=call.started,
+                name_inference_region=(
+                    call.operation not in _STREAMING or config.cloudtrail_stream_inference_region
+                ),
             )
             resource_type = "AWS::Bedrock::Model"
             profile = state.catalog.get(call.model_id)
             if profile is not None:
                 resource_type = "AWS::Bedrock::InferenceProfile"
-            state.cloudtrail.record(
-                call.source, record, resource_type=resource_type, epoch=call.started
-            )
+            self._trail(call, record, resource_type=resource_type, epoch=call.started)
+            call.api_event = record
         if error is None and reply is not None and call.served is not None:
             metadata = input_body.get("requestMetadata") if isinstance(input_body, dict) else None
             log = build_log_record(
@@ -344,8 +357,58 @@ class Runtime:
                 output_tokens=reply.output_tokens,
                 request_metadata=metadata,
                 when=call.started,
+                name_inference_region=state.config.invocation_log_inference_region,
             )
             state.invocation_logs.write(call.source, log)
+
+    def _trail(
+        self,
+        call: _Call,
+        record: dict[str, Any],
+        *,
+        resource_type: str = "AWS::Bedrock::Model",
+        resource_name: str | None = None,
+        epoch: float | None = None,
+    ) -> None:
+        """Store a record in the source Region's trail (and its data-event copy, if recorded)."""
+        trail = self.state.cloudtrail
+        trail.record(
+            call.source,
+            record,
+            resource_type=resource_type,
+            resource_name=resource_name,
+            epoch=epoch,
+        )
+        if self.state.config.cloudtrail_data_events:
+            copy = data_copy(
+                record, model_arn=_fm_arn(call.source, call.base_model or call.model_id)
+            )
+            trail.record(
+                call.source,
+                copy,
+                resource_type=resource_type,
+                resource_name=resource_name,
+                epoch=epoch,
+            )
+
+    def _completing(
+        self, frames: Iterator[StreamItem], call: _Call, fault: FaultRule | None
+    ) -> Iterator[StreamItem]:
+        """Pass the stream through; once it was sent to its end, record its completion event."""
+        for item in frames:
+            yield item
+            if item is CUT:
+                return
+        if fault is None and call.api_event is not None and call.reply and call.served:
+            model_arn = _fm_arn(call.source, call.base_model or call.model_id)
+            done = build_completion_record(
+                api_call=call.api_event,
+                served_region=call.served,
+                input_tokens=call.reply.input_tokens,
+                output_tokens=call.reply.output_tokens,
+                model_arn=model_arn,
+            )
+            self._trail(call, done, resource_name=model_arn)
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -50,7 +50,9 @@ class EmulatorState:
             config=config,
             catalog=load_catalog(config),
             simulation=Simulation(config, config.seed),
-            cloudtrail=CloudTrail(config.cloudtrail_delay),
+            cloudtrail=CloudTrail(
+                config.cloudtrail_delay, lookup_completions=config.cloudtrail_lookup_completions
+            ),
             invocation_logs=logs,
         )
 

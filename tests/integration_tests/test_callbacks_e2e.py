@@ -75,7 +75,8 @@ def test_eu_chain_trace_and_reconciled_served_region(tmp_path: Any) -> None:
     records = read_audit_log(log).records
     assert [r["record"] for r in records] == ["call", "reconciliation"]
     assert records[0]["served_region"] == PENDING
-    assert records[1]["evidence"] == "cloudtrail" and records[1]["compliant"] is True
+    assert records[1]["evidence"].startswith("cloudtrail:") and records[1]["compliant"] is True
+    assert records[1]["strength"] in ("confirmed", "documented")
 
 
 def test_global_chain_served_region_may_be_anywhere_and_is_recorded() -> None:
@@ -128,7 +129,7 @@ def test_audit_mode_call_served_outside_policy_is_a_violation() -> None:
     assert state.violation and state.served_region == truth
     kinds = [e.kind for e in events]
     assert kinds == ["route", "served_outside"]
-    assert events[1].served_region == truth and events[1].evidence == "cloudtrail"
+    assert events[1].served_region == truth and events[1].evidence == "cloudtrail:inferenceRegion"
 
 
 async def test_async_chain_is_recorded_and_reconciled() -> None:
@@ -184,7 +185,16 @@ def test_invocation_logs_as_the_evidence_source() -> None:
         truth = _served(bedrock, reply.response_metadata["cris"]["request_id"])
     assert state.served_region == truth
     assert state.reconciliation is not None
-    assert state.reconciliation["evidence"] == "invocation_log"
+    # The emulator names inferenceRegion for re-routed calls only (the blog's shape); a call
+    # served in its source Region has only an assumption, recorded when the deadline passed.
+    evidence = state.reconciliation["evidence"]
+    if truth == "eu-central-1":
+        assert (evidence, state.reconciliation["strength"]) == (
+            "invocation_log:no-field",
+            "assumed",
+        )
+    else:
+        assert evidence == "invocation_log:inferenceRegion"
 
 
 def test_refused_call_never_reaches_the_wire() -> None:

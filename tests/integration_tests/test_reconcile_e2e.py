@@ -75,5 +75,7 @@ def test_cli_from_delivered_invocation_log_files_flags_violations(
     served = truth[request_id]
     assert served not in audit_eu.regions
     assert code == 1
-    assert f"{request_id}: eu-central-1 -> {served} (invocation_log) VIOLATION" in out
+    assert (
+        f"{request_id}: eu-central-1 -> {served} (invocation_log:inferenceRegion) VIOLATION" in out
+    )
     assert "1 residency violation(s)" in out

@@ -123,7 +123,9 @@ def test_index_matches_by_request_id_then_run_id_and_prefers_cloudtrail() -> Non
     index.add_cloudtrail(
         [_ct("q1", "eu-west-3"), _ct("q9", "eu-west-3", error="ThrottlingException")]
     )
-    assert index.match(_call("q1")) == Finding("q1", "eu-west-3", "cloudtrail", "ev-q1")
+    assert index.match(_call("q1")) == Finding(
+        "q1", "eu-west-3", "cloudtrail:inferenceRegion", "ev-q1", strength="confirmed"
+    )
     assert index.match(_call(None, "r2")) is not None
     assert index.match(_call("unknown", "r2")).served_region == "eu-north-1"  # type: ignore[union-attr]
     assert index.match(_call("q9")) is None  # a failed call was served nowhere
@@ -288,8 +290,10 @@ def test_cloudtrail_lookup_pages_in_the_source_region() -> None:
     regions: list[str] = []
     clients = AwsClients(cloudtrail_client_factory=lambda r: regions.append(r) or fake)
     index = CloudTrailLookup(clients).lookup("eu-central-1", [_call("a")])
-    # inferenceRegion absent = served in the source Region.
-    assert index.match(_call("a")) == Finding("a", "eu-central-1", "cloudtrail", "ev-a")
+    # inferenceRegion absent = served in the source Region, as AWS documents for Converse.
+    assert index.match(_call("a")) == Finding(
+        "a", "eu-central-1", "cloudtrail:absent-field=source", "ev-a", strength="documented"
+    )
     assert regions == ["eu-central-1"] and len(fake.calls) == 2
     assert fake.calls[0]["StartTime"] <= NOW <= fake.calls[0]["EndTime"]
 
@@ -422,7 +426,7 @@ def test_cli_reconcile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert cli_main(["reconcile", str(log), "--cloudtrail", str(trail)]) == 0
     out = capsys.readouterr().out
     assert "1 reconciled now, 3 still pending" in out
-    assert "a: eu-central-1 -> eu-west-3 (cloudtrail) ok" in out
+    assert "a: eu-central-1 -> eu-west-3 (cloudtrail:inferenceRegion) ok" in out
     trail.write_text(json.dumps({"Records": [_ct_event("b", "us-east-1")]}))
     assert cli_main(["reconcile", str(log), "--cloudtrail", str(trail)]) == 1
     assert "1 residency violation(s)" in capsys.readouterr().out
