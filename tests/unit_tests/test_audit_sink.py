@@ -49,7 +49,7 @@ def test_unserialisable_record_writes_nothing(tmp_path: Path) -> None:
             sink.append(circular)
         assert sink.written == 1
     log = read_audit_log(path)
-    assert log.records == [{"ok": 1, "odd": "{1, 2}"}]
+    assert log.records == [{"seq": 0, "prev": "0" * 64, "ok": 1, "odd": "{1, 2}"}]
 
 
 def test_append_after_close_raises(tmp_path: Path) -> None:
