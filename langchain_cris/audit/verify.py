@@ -340,16 +340,16 @@ class _Checker:
         res = self.result
         last = res.head_seq if res.head_seq is not None else -1
         last_file = os.path.basename(res.files[-1]) if res.files else ""
-        for anchor in sorted(self.anchors.values(), key=lambda a: a.seq):
-            if anchor.seq > last and anchor.valid:
-                self.find(
-                    "truncated",
-                    last_file,
-                    self.prev_line + 1,
-                    f"{anchor.where} covers seq {anchor.seq} but the log ends at seq {last}: "
-                    f"{anchor.seq - last} record(s) cut off after line {self.prev_line}",
-                )
-                break
+        beyond = [a for a in self.anchors.values() if a.seq > last and a.valid]
+        if beyond:
+            anchor = max(beyond, key=lambda a: a.seq)
+            self.find(
+                "truncated",
+                last_file,
+                self.prev_line + 1,
+                f"{anchor.where} covers seq {anchor.seq} but the log ends at seq {last}: "
+                f"{anchor.seq - last} record(s) cut off after line {self.prev_line}",
+            )
         if self.legacy_first is not None:
             file, line = self.legacy_first
             self.find(

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from langchain_cris.audit.sink import AuditSink, AuditSinkClosedError, read_audit_log
+from langchain_cris.audit.verify import verify_logs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -146,6 +147,10 @@ def test_processes_never_interleave(tmp_path: Path) -> None:
     assert len(log.records) == 1200
     for n in range(4):
         assert [r["i"] for r in log.records if r["p"] == f"p{n}"] == list(range(300))
+    # ... and the four writers agreed on every predecessor: one unbroken chain.
+    chain = verify_logs([path])
+    assert chain.intact, chain.findings[:3]
+    assert chain.head_seq == 1199
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
@@ -173,3 +178,13 @@ def test_sigkill_mid_run_loses_no_acknowledged_record(tmp_path: Path) -> None:
     assert len(indices) >= acknowledged
     assert len(indices) <= acknowledged + 1  # at most the one in flight when killed
     assert all(r["blob"] == "y" * 3000 for r in log.records)
+    # The chain of what was acknowledged is whole; at worst the kill shows as a torn tail.
+    chain = verify_logs([path])
+    assert {f.kind for f in chain.findings} <= {"torn_tail"}
+    assert chain.head_seq == len(indices) - 1
+    # A restarted writer continues the chain after the torn write.
+    with AuditSink(path, fsync=False) as sink:
+        sink.append({"p": "k", "i": len(indices), "blob": ""})
+    after = verify_logs([path])
+    assert {f.kind for f in after.findings} <= {"unreadable"}
+    assert after.head_seq == len(indices)
