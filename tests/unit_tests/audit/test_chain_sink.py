@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from langchain_cris.audit._jsonstream import detect_input_kind
 from langchain_cris.audit.chain import GENESIS, find_head
 from langchain_cris.audit.checkpoints import CheckpointSigner, CheckpointVerifier
 from langchain_cris.audit.sink import AuditSink, read_audit_log
@@ -163,6 +164,7 @@ def test_rotation_links_the_new_file_to_the_old_head(tmp_path: Path) -> None:
     alone = verify_logs([path])
     assert alone.intact and alone.continues_from == "audit.jsonl.2"
     assert not list(tmp_path.glob(".audit.jsonl.rotating-*"))
+    assert detect_input_kind(path) == "audit_log"  # it starts with the continuation record
     with pytest.raises(FileExistsError):
         AuditSink(path).rotate(rotated)
 
