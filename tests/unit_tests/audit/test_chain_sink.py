@@ -200,3 +200,17 @@ def test_checkpoints_need_a_signer(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no signer"):
         AuditSink(tmp_path / "a.jsonl").checkpoint()
     assert "k" * 16 not in repr(CheckpointSigner(hmac_key=KEY))
+
+
+def test_callback_handler_writes_through_a_signing_sink(tmp_path: Path) -> None:
+    from langchain_cris.tracing.handler import CRISCallbackHandler
+    from tests.unit_tests.test_callbacks_fakes import FakeCRISChatModel
+
+    path = tmp_path / "audit.jsonl"
+    sink = AuditSink(path, fsync=False, signer=CheckpointSigner(hmac_key=KEY))
+    with CRISCallbackHandler(audit_path=sink) as handler:
+        FakeCRISChatModel().invoke("hello", config={"callbacks": [handler]})
+    assert sink.closed
+    res = verify_logs([path], verifier=CheckpointVerifier(hmac_key=KEY))
+    assert res.intact, res.findings
+    assert res.chained == 2 and res.checkpoints == 1  # the call and the closing checkpoint
