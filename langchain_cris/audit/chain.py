@@ -30,10 +30,12 @@ from typing import Any
 __all__ = [
     "BOOKKEEPING_RECORDS",
     "CHAIN_KEYS",
+    "EMPTY_HEAD",
     "GENESIS",
     "Head",
     "encode_record",
     "find_head",
+    "head_of",
     "line_digest",
     "parse_line",
 ]
