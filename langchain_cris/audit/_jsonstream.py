@@ -430,7 +430,8 @@ def detect_input_kind(path: str | os.PathLike[str]) -> InputKind:
             return "invocation_log"
         if isinstance(record.get("message"), str) and "ModelInvocationLog" in record["message"]:
             return "invocation_log"
-        if record.get("record") in ("call", "reconciliation"):
+        # A rotated-to log starts with the chain's ``continuation`` record.
+        if record.get("record") in ("call", "reconciliation", "continuation", "checkpoint"):
             return "audit_log"
         break
     return "unknown"

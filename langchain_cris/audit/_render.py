@@ -1,4 +1,5 @@
-"""How an :class:`~langchain_cris.audit.report.AuditReport` is written out: JSON, table, Markdown.
+"""How an :class:`~langchain_cris.audit.report.AuditReport` is written out: JSON, table, Markdown
+(and HTML, which lives in :mod:`._render_html`).
 
 It reads only the data in :mod:`.summary` (never the report or the auditor), and is kept
 apart from the auditing so the counting rules read on their own and a
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from langchain_cris._text import format_table
+from langchain_cris.audit._render_html import render_html
 from langchain_cris.audit.summary import AuditSummary, CallGroup, OutputFormat, Violation, iso_utc
 
 __all__ = ["REPORT_SCHEMA", "render_report", "report_to_dict"]
@@ -24,14 +26,16 @@ REPORT_SCHEMA = 1
 
 
 def render_report(r: AuditSummary, fmt: OutputFormat) -> str:
-    """The report as ``table`` (terminal), ``json`` or ``markdown`` (compliance report)."""
+    """The report as ``table`` (terminal), ``json``, ``markdown`` or ``html`` (one page)."""
+    if fmt == "html":
+        return render_html(r)
     if fmt == "json":
         return json.dumps(report_to_dict(r), indent=2)
     if fmt == "markdown":
         return _render_markdown(r)
     if fmt == "table":
         return _render_table(r)
-    raise ValueError(f"unknown report format {fmt!r}; allowed: table, json, markdown")
+    raise ValueError(f"unknown report format {fmt!r}; allowed: table, json, markdown, html")
 
 
 # -- JSON ---------------------------------------------------------------------------------
@@ -83,6 +87,10 @@ def report_to_dict(r: AuditSummary) -> dict[str, Any]:
             "not_covered_by_window": r.not_covered_by_window,
             "samples": [d.to_dict() for d in r.discrepancies],
         }
+    if r.audit_log_checks:
+        out["audit_log_verification"] = list(r.audit_log_checks)
+    if r.chains:
+        out["chains"] = [g.to_dict() for g in r.chains]
     return out
 
 
@@ -121,6 +129,8 @@ def _summary_rows(r: AuditSummary) -> list[tuple[str, str]]:
             rows.append(
                 ("Audit-log calls outside the evidence window", f"{r.not_covered_by_window:,}")
             )
+    for check in r.audit_log_checks:
+        rows.append(("Audit-log integrity", f"{', '.join(check['files'])}: {check['summary']}"))
     return rows
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from langchain_cris.audit._jsonstream import detect_input_kind, expand_paths, iter_json_records
 from langchain_cris.audit.auditor import Auditor
+from langchain_cris.audit.chain import BOOKKEEPING_RECORDS
 from langchain_cris.audit.cloudtrail import CloudTrailCall, iter_cloudtrail_records
 from langchain_cris.audit.invocation_logs import InvocationLogEntry, iter_invocation_log_files
 from langchain_cris.audit.result import AuditReport
@@ -76,6 +77,8 @@ def audit_files(
         )
     for path in log_files:
         for record in iter_json_records(path, auditor.on_error):
+            if isinstance(record, dict) and record.get("record") in BOOKKEEPING_RECORDS:
+                continue  # the hash chain's checkpoints and rotation links: no call in them
             auditor.add_audit_log_record(record, path)
     tick = _ticker(progress)
     for ct_path in ct_files:

@@ -16,6 +16,7 @@ from langchain_cris.policy import ResidencyPolicy
 __all__ = [
     "AuditSummary",
     "CallGroup",
+    "ChainGroup",
     "Discrepancy",
     "DiscrepancyKind",
     "OutputFormat",
@@ -25,7 +26,7 @@ __all__ = [
     "iso_utc",
 ]
 
-OutputFormat = Literal["table", "json", "markdown"]
+OutputFormat = Literal["table", "json", "markdown", "html"]
 ViolationKind = Literal["served_outside", "source_outside", "route_outside", "in_region"]
 DiscrepancyKind = Literal["aws_only", "audit_log_only", "served_region_differs"]
 RouteClass = Literal["profile", "global", "in_region", "application", "unknown"]
@@ -108,6 +109,42 @@ class CallGroup:
         }
 
 
+@dataclass(slots=True)
+class ChainGroup:
+    """The audit log's calls of one LangChain chain (parent run) under one policy.
+
+    Filled from the package's own audit log (AWS evidence knows no runs): ``served_regions``
+    are the latest reconciled Regions, else what the call record said (``pending`` included).
+    """
+
+    policy: str
+    chain: str
+    calls: int = 0
+    refused: int = 0
+    violations: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    models: set[str] = field(default_factory=set)
+    served_regions: dict[str, int] = field(default_factory=dict)
+    first_ts: str | None = None
+    last_ts: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "chain": self.chain,
+            "calls": self.calls,
+            "refused": self.refused,
+            "violations": self.violations,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "models": sorted(self.models),
+            "served_regions": dict(sorted(self.served_regions.items())),
+            "first_ts": self.first_ts,
+            "last_ts": self.last_ts,
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Discrepancy:
     """A call one side of the cross-check has and the other lacks (or disagrees on)."""
@@ -161,6 +198,11 @@ class AuditSummary:
     served_evidence: dict[str, int] = field(default_factory=dict)
     #: Calls whose served Region is only an assumption (no AWS record names it).
     assumed_calls: int = 0
+    #: Hash-chain verification of each audit log read (``ChainVerification.to_dict()`` plus
+    #: ``summary``, one sentence); filled by the CLI, empty when no audit log was given.
+    audit_log_checks: list[dict[str, Any]] = field(default_factory=list)
+    #: Calls per chain and policy from the audit log (for the HTML report); may be empty.
+    chains: list[ChainGroup] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:

@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module of this package exposing ``HELP`` (one line),
 ``configure(parser)`` and ``run(args) -> int``. Exit codes: 0 success, 1 policy violations found
-(``audit``/``reconcile``), 2 bad input (unknown model, Region, policy file …).
+(``audit``/``reconcile``) or a log that is not intact (``verify``), 2 bad input (unknown model,
+Region, policy file …).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _COMMANDS: dict[str, str] = {
     "reconcile": "langchain_cris.cli.reconcile",
     "iam": "langchain_cris.cli.iam",
     "audit": "langchain_cris.cli.audit",
+    "verify": "langchain_cris.cli.verify",
 }
 
 EXIT_OK = 0

@@ -6,9 +6,14 @@ Usage::
     langchain-cris audit --policy eu --format markdown -o report.md --cloudtrail a.json.gz
     langchain-cris audit --policy eu --lookup --region eu-central-1 --since 24h \\
         --log-group /aws/bedrock/invocations --audit-log cris-audit.jsonl
+    langchain-cris audit --policy eu trail/ --audit-log cris-audit.jsonl --key-env CRIS_AUDIT_KEY \\
+        --format html -o report.html
 
 Positional files (and directories, walked recursively) are sorted into CloudTrail,
-invocation-log and langchain-cris audit-log inputs by their content. Exit codes: 0 no
+invocation-log and langchain-cris audit-log inputs by their content. Every audit log read is
+also verified (hash chain; checkpoint signatures with ``--key``/``--public-key``) and the result
+is part of the report; it does not change the exit code (``langchain-cris verify`` does that).
+Exit codes: 0 no
 violation, 1 violations found (or, with ``--strict``, cross-check discrepancies), 2 bad usage
 (unknown policy, missing file, no input, AWS lookup failed).
 """
@@ -24,9 +29,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from langchain_cris.audit._jsonstream import expand_paths
+from langchain_cris.audit._jsonstream import detect_input_kind, expand_paths
 from langchain_cris.audit._progress import Progress
 from langchain_cris.audit.auditor import DEFAULT_MAX_VIOLATIONS, Auditor
+from langchain_cris.audit.checkpoints import CheckpointKeyError, CheckpointVerifier
 from langchain_cris.audit.cloudtrail import (
     AuditInputError,
     CloudTrailCall,
@@ -36,7 +42,11 @@ from langchain_cris.audit.cloudtrail import (
 )
 from langchain_cris.audit.files import audit_files
 from langchain_cris.audit.invocation_logs import InvocationLogEntry
+from langchain_cris.audit.result import AuditReport
+from langchain_cris.audit.runs import ChainTally
+from langchain_cris.audit.verify import verify_logs
 from langchain_cris.cli._common import add_policy_option, load_policy
+from langchain_cris.cli.verify import add_key_options, summary_line, verifier_from_args
 
 __all__ = ["HELP", "configure", "run"]
 
@@ -60,7 +70,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="CloudTrail, invocation-log or audit-log files or directories (kind detected)",
     )
     parser.add_argument(
-        "--format", choices=("table", "json", "markdown"), default="table", help="report format"
+        "--format",
+        choices=("table", "json", "markdown", "html"),
+        default="table",
+        help="report format (html: one self-contained page, prints to PDF)",
     )
     parser.add_argument("-o", "--output", metavar="FILE", help="write the report here")
     parser.add_argument(
@@ -80,6 +93,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="langchain-cris JSONL audit log to cross-check against AWS (repeatable)",
     )
+    add_key_options(parser.add_argument_group("audit-log verification"))
     live = parser.add_argument_group("live AWS evidence")
     live.add_argument(
         "--lookup", action="store_true", help="read CloudTrail live with LookupEvents"
@@ -160,6 +174,12 @@ def run(args: argparse.Namespace) -> int:
     missing = [p for paths in groups.values() for p in paths if not os.path.exists(p)]
     if missing:
         return _fail(f"no such file: {', '.join(missing)}")
+    try:
+        verifier = verifier_from_args(args)
+    except CheckpointKeyError as exc:
+        return _fail(str(exc))
+    if args.checkpoints and not os.path.isfile(args.checkpoints):
+        return _fail(f"no such file: {args.checkpoints}")
     live = args.lookup or args.log_group
     if live and not args.region:
         return _fail("--lookup/--log-group need at least one --region (the source Region)")
@@ -208,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"reading AWS failed: {type(exc).__name__}: {exc}")
     finally:
         progress.close()
+    _check_audit_logs(report, groups, verifier, args.checkpoints)
     text = report.render(args.format)
     if args.output:
         Path(args.output).write_text(text if text.endswith("\n") else text + "\n", "utf-8")
@@ -219,6 +240,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(text)
     return report.exit_code
+
+
+def _check_audit_logs(
+    report: AuditReport,
+    groups: dict[str, list[str]],
+    verifier: CheckpointVerifier | None,
+    checkpoints: str | None,
+) -> None:
+    """Verify each audit log read and tally its chains, in one more streaming pass per log."""
+    logs = groups["audit_logs"] + [
+        p for p in groups["files"] if detect_input_kind(p) == "audit_log"
+    ]
+    tally = ChainTally()
+    for path in logs:
+        result = verify_logs(
+            [path], verifier=verifier, checkpoints=checkpoints, on_record=tally.add
+        )
+        report.audit_log_checks.append({**result.to_dict(), "summary": summary_line(result)})
+    report.chains = tally.groups()
 
 
 def _live_readers(

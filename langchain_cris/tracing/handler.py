@@ -95,7 +95,9 @@ class CRISCallbackHandler(BaseCallbackHandler):
     audit write is handed to a writer thread so the loop never waits on the disk.
 
     Args:
-        audit_path: JSON Lines audit log to append to (``None``: no log).
+        audit_path: JSON Lines audit log to append to (``None``: no log), or an
+            :class:`AuditSink` to write through (e.g. one with a checkpoint ``signer``; the
+            handler closes it on ``close()``).
         reconcile: ``"background"`` looks the served Region up in CloudTrail (and invocation
             logs if ``invocation_log_group`` is set) on a daemon thread; ``"off"`` leaves calls
             ``pending`` for ``langchain-cris reconcile`` to fill in later.
@@ -146,7 +148,7 @@ class CRISCallbackHandler(BaseCallbackHandler):
     def __init__(
         self,
         *,
-        audit_path: str | PathLike[str] | None = None,
+        audit_path: str | PathLike[str] | AuditSink | None = None,
         reconcile: ReconcileMode = "off",
         tracer: Any = None,
         langsmith_client: Any = None,
@@ -186,7 +188,11 @@ class CRISCallbackHandler(BaseCallbackHandler):
             from langchain_cris.tracing.otel import CRISSpans, load_tracer
 
             self._spans = CRISSpans(load_tracer(otel))
-        self._sink = AuditSink(audit_path, fsync=fsync) if audit_path is not None else None
+        self._sink: AuditSink | None = None
+        if isinstance(audit_path, AuditSink):  # e.g. one that signs checkpoints
+            self._sink = audit_path
+        elif audit_path is not None:
+            self._sink = AuditSink(audit_path, fsync=fsync)
         self._runs: dict[UUID, facts.RunStart] = {}
         self._lock = threading.Lock()
         self._log: deque[dict[str, Any]] = deque(maxlen=_MAX_RECORDS_IN_MEMORY)

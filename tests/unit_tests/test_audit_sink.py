@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from langchain_cris.audit.sink import AuditSink, AuditSinkClosedError, read_audit_log
+from langchain_cris.audit.verify import verify_logs
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def test_unserialisable_record_writes_nothing(tmp_path: Path) -> None:
             sink.append(circular)
         assert sink.written == 1
     log = read_audit_log(path)
-    assert log.records == [{"ok": 1, "odd": "{1, 2}"}]
+    assert log.records == [{"seq": 0, "prev": "0" * 64, "ok": 1, "odd": "{1, 2}"}]
 
 
 def test_append_after_close_raises(tmp_path: Path) -> None:
@@ -146,6 +147,10 @@ def test_processes_never_interleave(tmp_path: Path) -> None:
     assert len(log.records) == 1200
     for n in range(4):
         assert [r["i"] for r in log.records if r["p"] == f"p{n}"] == list(range(300))
+    # ... and the four writers agreed on every predecessor: one unbroken chain.
+    chain = verify_logs([path])
+    assert chain.intact, chain.findings[:3]
+    assert chain.head_seq == 1199
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs SIGKILL")
@@ -175,3 +180,13 @@ def test_sigkill_mid_run_loses_no_acknowledged_record(tmp_path: Path) -> None:
     assert len(indices) >= acknowledged + 1
     assert len(indices) <= acknowledged + 2
     assert all(r["blob"] == "y" * 3000 for r in log.records)
+    # The chain of what was acknowledged is whole; at worst the kill shows as a torn tail.
+    chain = verify_logs([path])
+    assert {f.kind for f in chain.findings} <= {"torn_tail"}
+    assert chain.head_seq == len(indices) - 1
+    # A restarted writer continues the chain after the torn write.
+    with AuditSink(path, fsync=False) as sink:
+        sink.append({"p": "k", "i": len(indices), "blob": ""})
+    after = verify_logs([path])
+    assert {f.kind for f in after.findings} <= {"unreadable"}
+    assert after.head_seq == len(indices)
