@@ -63,6 +63,7 @@ _CALL_KEYS = (
     "error_type",
     "served_region",
     "attempts",
+    "cost",
 )
 
 

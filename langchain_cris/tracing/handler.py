@@ -56,6 +56,7 @@ from langchain_cris.audit.records import (
 from langchain_cris.audit.sink import AuditSink
 from langchain_cris.audit.sources import AwsClients, CloudTrailLookup, InvocationLogLookup, Source
 from langchain_cris.errors import ResidencyError, RouteRefusedError
+from langchain_cris.pricing import plain_run_cost
 from langchain_cris.tracing import _run_facts as facts
 from langchain_cris.tracing.langsmith import (
     RunRef,
@@ -262,6 +263,8 @@ class CRISCallbackHandler(BaseCallbackHandler):
         if usage:
             fields["input_tokens"] = usage.get("input_tokens")
             fields["output_tokens"] = usage.get("output_tokens")
+        if "cost" not in fields:  # a plain ChatBedrockConverse run: price it from its route
+            fields["cost"] = plain_run_cost(fields, usage)
         if self.include_prompts and message is not None:
             fields["prompts"] = start.prompts or []
             fields["response"] = facts.message_text(message)

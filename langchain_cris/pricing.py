@@ -1,0 +1,416 @@
+"""What one Bedrock call cost: token prices by (model, route kind, source Region) × its usage.
+
+Residency has a price. AWS prices cross-Region inference at the *source* Region's price, and for
+the models it discounts a global profile costs about 10% less than a geographic profile or an
+in-Region call; the bundled ``data/prices.json`` records, per model, which route kinds cost what
+and where each number comes from. This module is pure: no network, no clock.
+
+Units: prices are USD per 1,000,000 tokens, held as :class:`~decimal.Decimal`; a cost is
+computed exactly in Decimal and reported in USD rounded to 10 decimal places (``COST_PLACES``),
+as floats in ``response_metadata`` (JSON-ready) and as Decimal in :class:`CallCost`.
+
+Fail closed: a model with no bundled price, a route kind the data does not price (application
+profiles), a source Region outside every entry, or a token type used but not priced (e.g. a
+1-hour cache write on a model with no 1-hour price) gives no number: the cost dict then says
+``"pricing": "unknown"`` with the ``reason``, and every amount is ``None``. Nothing is guessed.
+
+Usage, as langchain-aws reports it: ``usage_metadata["input_tokens"]`` is Bedrock's
+``inputTokens`` **plus** ``cacheReadInputTokens`` and ``cacheWriteInputTokens``;
+``input_token_details`` holds ``cache_read`` and ``cache_creation`` (or, when Bedrock breaks
+writes down by TTL, ``ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens`` with
+``cache_creation`` 0). :meth:`TokenUsage.from_usage_metadata` undoes that sum.
+
+Negotiated prices: a user file laid over the bundled one, from ``$LANGCHAIN_CRIS_PRICES`` or
+``PriceTable.load(path)`` (see :func:`langchain_cris.data.load_prices`); its entries win.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any, Literal
+
+from langchain_cris.data import PRICES_ENV, load_prices, model_providers
+
+__all__ = [
+    "COST_PLACES",
+    "CallCost",
+    "PriceKind",
+    "PriceTable",
+    "TokenPrices",
+    "TokenUsage",
+    "USAGE_COSTS_ENV",
+    "base_model_of",
+    "call_cost",
+    "compute_cost",
+    "langsmith_usage_costs",
+    "plain_run_cost",
+    "pricing_kind",
+    "stamp_cost",
+    "sum_decimal",
+    "unknown_cost",
+]
+
+PriceKind = Literal["geo", "global", "in_region"]
+PRICE_KINDS: tuple[PriceKind, ...] = ("geo", "global", "in_region")
+COST_PLACES = Decimal("1e-10")
+"""Costs are rounded to this many USD (half-even) when reported."""
+_PER = Decimal(1_000_000)
+USAGE_COSTS_ENV = "LANGCHAIN_CRIS_USAGE_COSTS"
+"""Set to ``0`` to keep LangSmith cost keys out of ``usage_metadata`` (see :func:`stamp_cost`)."""
+_TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+
+
+@dataclass(frozen=True)
+class TokenPrices:
+    """USD per 1,000,000 tokens of each type (``None`` = not priced by the source)."""
+
+    input: Decimal | None
+    output: Decimal | None
+    cache_read: Decimal | None
+    cache_write: Decimal | None
+    cache_write_1h: Decimal | None
+    source: str
+    long_context_above: int | None = None
+    """Above this many input tokens (cached ones included) ``long_context`` prices apply."""
+    long_context: TokenPrices | None = None
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts of one call, each type counted once (``input`` excludes cache tokens)."""
+
+    input: int
+    output: int
+    cache_read: int = 0
+    cache_write: int = 0
+    cache_write_1h: int = 0
+
+    @property
+    def total_input(self) -> int:
+        return self.input + self.cache_read + self.cache_write + self.cache_write_1h
+
+    @classmethod
+    def from_usage_metadata(cls, usage: Mapping[str, Any]) -> TokenUsage:
+        """Read LangChain ``usage_metadata`` (langchain-aws's sums undone, see module doc)."""
+        details = usage.get("input_token_details") or {}
+        read = _count(details.get("cache_read"))
+        write_5m = _count(details.get("ephemeral_5m_input_tokens"))
+        write_1h = _count(details.get("ephemeral_1h_input_tokens"))
+        write = _count(details.get("cache_creation")) + write_5m
+        total_in = _count(usage.get("input_tokens"))
+        return cls(
+            input=max(0, total_in - read - write - write_1h),
+            output=_count(usage.get("output_tokens")),
+            cache_read=read,
+            cache_write=write,
+            cache_write_1h=write_1h,
+        )
+
+
+@dataclass(frozen=True)
+class CallCost:
+    """The cost of one call in USD (exact Decimal; ``cache_write`` includes 1-hour writes)."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    pricing: PriceKind
+    source: str
+    source_region: str
+
+    @property
+    def total(self) -> Decimal:
+        return self.input + self.output + self.cache_read + self.cache_write
+
+    def to_dict(self) -> dict[str, Any]:
+        """``response_metadata["cris"]["cost"]``: USD floats rounded to ``COST_PLACES``."""
+        return {
+            "currency": "USD",
+            "input": _usd(self.input),
+            "output": _usd(self.output),
+            "cache_read": _usd(self.cache_read),
+            "cache_write": _usd(self.cache_write),
+            "total": _usd(self.total),
+            "pricing": self.pricing,
+            "source_region": self.source_region,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kinds: frozenset[str]
+    regions: frozenset[str] | None  # None: every source Region ("*")
+    prices: TokenPrices
+    overlay: bool
+
+
+class PriceTable:
+    """The price data, validated when loaded; :meth:`lookup` answers one (model, kind, Region).
+
+    Raises:
+        ValueError: at construction, on a price that is not a non-negative decimal or an entry
+            without route kinds (a bad file fails when loaded, not at the first call).
+    """
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.version = data.get("version")
+        self.source = str(data.get("source") or "")
+        self.overlay = data.get("overlay")
+        self._unpriced = {str(k): str(v) for k, v in (data.get("unpriced") or {}).items()}
+        self._discount: dict[str, bool | None] = {}
+        self._entries: dict[str, tuple[_Entry, ...]] = {}
+        for model_id, raw in (data.get("models") or {}).items():
+            entries = [_entry(model_id, i, p) for i, p in enumerate(raw.get("prices") or ())]
+            # Lookup order: overlay before bundled, a named Region before "*".
+            entries.sort(key=lambda e: (not e.overlay, e.regions is None))
+            self._entries[str(model_id)] = tuple(entries)
+            discount = raw.get("global_discount")
+            self._discount[str(model_id)] = None if discount is None else bool(discount)
+
+    @classmethod
+    def load(cls, overlay: str | os.PathLike[str] | None = None) -> PriceTable:
+        """Bundled prices with ``overlay`` (default ``$LANGCHAIN_CRIS_PRICES``) laid over them."""
+        path = overlay if overlay is not None else os.environ.get(PRICES_ENV) or None
+        return _cached_table(None if path is None else os.fspath(path))
+
+    def models(self) -> frozenset[str]:
+        return frozenset(self._entries)
+
+    def lookup(self, model_id: str, kind: PriceKind, source_region: str) -> TokenPrices | None:
+        """Prices of ``model_id`` sent as ``kind`` from ``source_region``, or ``None``."""
+        for entry in self._entries.get(model_id, ()):
+            if kind in entry.kinds and (entry.regions is None or source_region in entry.regions):
+                return entry.prices
+        return None
+
+    def global_discount(self, model_id: str) -> bool | None:
+        """Whether the data says AWS discounts global for this model (``None``: not stated)."""
+        return self._discount.get(model_id)
+
+    def why_unpriced(self, model_id: str, kind: PriceKind, source_region: str) -> str:
+        """A sentence saying why :meth:`lookup` found nothing."""
+        if model_id not in self._entries:
+            family = model_id.split(".", 1)[0] + ".*"
+            note = self._unpriced.get(model_id) or self._unpriced.get(family)
+            detail = f": {note}" if note else ""
+            return f"no price data for {model_id}{detail}"
+        return f"no {kind} price for {model_id} from {source_region}"
+
+
+@lru_cache(maxsize=8)
+def _cached_table(path: str | None) -> PriceTable:
+    return PriceTable(load_prices(path))
+
+
+def _entry(model_id: str, index: int, raw: Mapping[str, Any]) -> _Entry:
+    where = f"price entry {index} of {model_id}"
+    kinds = frozenset(str(k) for k in raw.get("route_kinds") or ())
+    bad = kinds - set(PRICE_KINDS)
+    if not kinds or bad:
+        raise ValueError(
+            f"{where}: route_kinds must be a non-empty subset of {', '.join(PRICE_KINDS)}"
+            + (f" (got {sorted(bad)})" if bad else "")
+        )
+    regions = raw.get("source_regions", "*")
+    region_set = None if regions == "*" else frozenset(str(r) for r in regions)
+    return _Entry(kinds, region_set, _prices(where, raw), bool(raw.get("overlay")))
+
+
+def _prices(where: str, raw: Mapping[str, Any]) -> TokenPrices:
+    values: dict[str, Decimal | None] = {}
+    for key in _TOKEN_TYPES:
+        value = raw.get(key)
+        if value is None:
+            values[key] = None
+            continue
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation as exc:
+            raise ValueError(f"{where}: {key}={value!r} is not a decimal number") from exc
+        if not number.is_finite() or number < 0:
+            raise ValueError(f"{where}: {key}={value!r} must be a non-negative number")
+        values[key] = number
+    long_raw = raw.get("long_context")
+    long_prices = _prices(f"{where} long_context", long_raw) if long_raw else None
+    return TokenPrices(
+        source=str(raw.get("source") or ""),
+        long_context_above=int(long_raw["above_input_tokens"]) if long_raw else None,
+        long_context=long_prices,
+        **values,  # type: ignore[arg-type]
+    )
+
+
+# -- route → price kind -------------------------------------------------------------------
+def pricing_kind(route_kind: str | None, geography: str | None) -> PriceKind | None:
+    """The price kind of a route (``response_metadata["cris"]`` keys); ``None`` if unknown."""
+    if route_kind == "in_region" or geography == "in-region":
+        return "in_region"
+    if route_kind == "application" or geography in (None, "", "application"):
+        return None  # an application profile's price follows the profile it was copied from
+    return "global" if geography == "global" else "geo"
+
+
+def base_model_of(model_id: str | None) -> str | None:
+    """The foundation model id behind a model id, profile id or ARN (``None`` if hidden)."""
+    if not model_id:
+        return None
+    if model_id.startswith("arn:"):
+        resource = model_id.split(":", 5)[-1]
+        kind, _, ident = resource.partition("/")
+        if kind == "application-inference-profile":
+            return None
+        model_id = ident
+    head, _, rest = model_id.partition(".")
+    return model_id if head in model_providers() or not rest else rest
+
+
+# -- arithmetic ---------------------------------------------------------------------------
+def compute_cost(
+    prices: TokenPrices, usage: TokenUsage, kind: PriceKind, source_region: str
+) -> CallCost | None:
+    """``usage`` × ``prices``; ``None`` when a token type was used that has no price."""
+    if (
+        prices.long_context is not None
+        and prices.long_context_above is not None
+        and usage.total_input > prices.long_context_above
+    ):
+        prices = prices.long_context
+    parts: dict[str, Decimal] = {}
+    for key in _TOKEN_TYPES:
+        tokens = getattr(usage, key)
+        price = getattr(prices, key)
+        if tokens == 0:
+            parts[key] = Decimal(0)
+        elif price is None:
+            return None
+        else:
+            parts[key] = Decimal(tokens) * price / _PER
+    return CallCost(
+        input=parts["input"],
+        output=parts["output"],
+        cache_read=parts["cache_read"],
+        cache_write=parts["cache_write"] + parts["cache_write_1h"],
+        pricing=kind,
+        source=prices.source,
+        source_region=source_region,
+    )
+
+
+def call_cost(
+    model_id: str | None,
+    kind: PriceKind | None,
+    source_region: str | None,
+    usage: Mapping[str, Any] | TokenUsage | None,
+    table: PriceTable | None = None,
+) -> dict[str, Any]:
+    """The cost dict of one call (always a dict; ``"pricing": "unknown"`` with a ``reason``)."""
+    base = base_model_of(model_id)
+    if usage is None:
+        return unknown_cost("the call reported no token usage")
+    if base is None or kind is None:
+        return unknown_cost(
+            f"no price kind for route {model_id!r} (application profiles are not priced)"
+        )
+    if not source_region:
+        return unknown_cost("the source Region is unknown")
+    table = table or PriceTable.load()
+    tokens = usage if isinstance(usage, TokenUsage) else TokenUsage.from_usage_metadata(usage)
+    prices = table.lookup(base, kind, source_region)
+    if prices is None:
+        return unknown_cost(table.why_unpriced(base, kind, source_region))
+    cost = compute_cost(prices, tokens, kind, source_region)
+    if cost is None:
+        used = [k for k in _TOKEN_TYPES if getattr(tokens, k) and getattr(prices, k) is None]
+        return unknown_cost(f"{base}: no {kind} price for {', '.join(used)} tokens")
+    return cost.to_dict()
+
+
+def unknown_cost(reason: str) -> dict[str, Any]:
+    """A cost dict whose amounts are all ``None``, saying why."""
+    return {
+        "currency": "USD",
+        "input": None,
+        "output": None,
+        "cache_read": None,
+        "cache_write": None,
+        "total": None,
+        "pricing": "unknown",
+        "reason": reason,
+        "source": None,
+    }
+
+
+def langsmith_usage_costs(cost: Mapping[str, Any]) -> dict[str, Any]:
+    """LangSmith's usage-metadata cost keys for a known cost (``{}`` for an unknown one).
+
+    LangSmith reads ``input_cost``/``output_cost``/``total_cost`` (and
+    ``input_cost_details``) from a run's usage metadata and then needs no price map; input
+    cost covers every input token type, as ``input_tokens`` does.
+    """
+    if cost.get("total") is None:
+        return {}
+    read, write = Decimal(str(cost["cache_read"])), Decimal(str(cost["cache_write"]))
+    return {
+        "input_cost": _usd(Decimal(str(cost["input"])) + read + write),
+        "output_cost": cost["output"],
+        "total_cost": cost["total"],
+        "input_cost_details": {"cache_read": _usd(read), "cache_creation": _usd(write)},
+    }
+
+
+def stamp_cost(message: Any, *, usage_costs: bool = True, table: PriceTable | None = None) -> None:
+    """Price a stamped message: ``response_metadata["cris"]["cost"]``, and LangSmith's keys.
+
+    Reads the route actually used (after failover) from ``response_metadata["cris"]`` and the
+    usage from ``usage_metadata``; a message without ``["cris"]`` is left alone.
+
+    With ``usage_costs`` (one-shot calls) a known cost is also written as ``input_cost`` /
+    ``output_cost`` / ``total_cost`` / ``input_cost_details`` into ``usage_metadata``, where
+    LangSmith reads custom costs. Streams pass ``False``: langchain-core merges chunks'
+    ``usage_metadata`` with ``add_usage``, which accepts only integers, so a float on a chunk
+    would break every stream; and ``$LANGCHAIN_CRIS_USAGE_COSTS=0`` turns it off for code
+    that sums priced messages' usage with ``add_usage`` (e.g. ``get_usage_metadata_callback``).
+    """
+    cris = message.response_metadata.get("cris")
+    if not isinstance(cris, dict):
+        return
+    usage = getattr(message, "usage_metadata", None)
+    cost = call_cost(
+        cris.get("base_model_id") or cris.get("model_id"),
+        pricing_kind(cris.get("route_kind"), cris.get("geography")),
+        cris.get("source_region"),
+        usage,
+        table,
+    )
+    cris["cost"] = cost
+    if usage_costs and isinstance(usage, dict) and os.environ.get(USAGE_COSTS_ENV) != "0":
+        usage.update(langsmith_usage_costs(cost))
+
+
+def plain_run_cost(fields: Mapping[str, Any], usage: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The cost of a plain ``ChatBedrockConverse`` run, from its audit-record fields."""
+    return call_cost(
+        fields.get("profile_id") or fields.get("model_id"),
+        pricing_kind(None, fields.get("geography")),
+        fields.get("source_region"),
+        usage,
+    )
+
+
+def sum_decimal(values: Iterable[Any]) -> Decimal:
+    """Exact sum of reported USD amounts (floats rounded to ``COST_PLACES`` read back)."""
+    return sum((Decimal(str(v)) for v in values if v is not None), Decimal(0))
+
+
+def _usd(value: Decimal) -> float:
+    return float(value.quantize(COST_PLACES))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
