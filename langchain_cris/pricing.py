@@ -1,4 +1,4 @@
-"""What one Bedrock call cost: token prices by (model, route kind, source Region) × its usage.
+"""What one Bedrock call cost: token prices by (model, route kind, source Region) times its usage.
 
 Residency has a price. AWS prices cross-Region inference at the *source* Region's price, and for
 the models it discounts a global profile costs about 10% less than a geographic profile or an
@@ -92,6 +92,11 @@ class TokenUsage:
     @property
     def total_input(self) -> int:
         return self.input + self.cache_read + self.cache_write + self.cache_write_1h
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, Any]) -> TokenUsage:
+        """Read back the ``tokens`` of a cost dict."""
+        return cls(**{k: _count(counts.get(k)) for k in _TOKEN_TYPES})
 
     @classmethod
     def from_usage_metadata(cls, usage: Mapping[str, Any]) -> TokenUsage:
@@ -242,7 +247,7 @@ def _prices(where: str, raw: Mapping[str, Any]) -> TokenPrices:
         source=str(raw.get("source") or ""),
         long_context_above=int(long_raw["above_input_tokens"]) if long_raw else None,
         long_context=long_prices,
-        **values,  # type: ignore[arg-type]
+        **values,
     )
 
 
@@ -274,7 +279,7 @@ def base_model_of(model_id: str | None) -> str | None:
 def compute_cost(
     prices: TokenPrices, usage: TokenUsage, kind: PriceKind, source_region: str
 ) -> CallCost | None:
-    """``usage`` × ``prices``; ``None`` when a token type was used that has no price."""
+    """``usage`` times ``prices``; ``None`` when a token type was used that has no price."""
     if (
         prices.long_context is not None
         and prices.long_context_above is not None
@@ -309,7 +314,11 @@ def call_cost(
     usage: Mapping[str, Any] | TokenUsage | None,
     table: PriceTable | None = None,
 ) -> dict[str, Any]:
-    """The cost dict of one call (always a dict; ``"pricing": "unknown"`` with a ``reason``)."""
+    """The cost dict of one call (always a dict; ``"pricing": "unknown"`` with a ``reason``).
+
+    ``tokens`` (when usage is known) holds the counts priced, each token type once, so a
+    reader (the audit's what-if) can price the same call on another route.
+    """
     base = base_model_of(model_id)
     if usage is None:
         return unknown_cost("the call reported no token usage")
@@ -321,14 +330,16 @@ def call_cost(
         return unknown_cost("the source Region is unknown")
     table = table or PriceTable.load()
     tokens = usage if isinstance(usage, TokenUsage) else TokenUsage.from_usage_metadata(usage)
+    counts = {k: getattr(tokens, k) for k in _TOKEN_TYPES}
     prices = table.lookup(base, kind, source_region)
     if prices is None:
-        return unknown_cost(table.why_unpriced(base, kind, source_region))
+        return {**unknown_cost(table.why_unpriced(base, kind, source_region)), "tokens": counts}
     cost = compute_cost(prices, tokens, kind, source_region)
     if cost is None:
         used = [k for k in _TOKEN_TYPES if getattr(tokens, k) and getattr(prices, k) is None]
-        return unknown_cost(f"{base}: no {kind} price for {', '.join(used)} tokens")
-    return cost.to_dict()
+        reason = f"{base}: no {kind} price for {', '.join(used)} tokens"
+        return {**unknown_cost(reason), "tokens": counts}
+    return {**cost.to_dict(), "tokens": counts}
 
 
 def unknown_cost(reason: str) -> dict[str, Any]:

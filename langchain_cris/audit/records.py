@@ -64,6 +64,7 @@ _CALL_KEYS = (
     "served_region",
     "attempts",
     "cost",
+    "chain",
 )
 
 

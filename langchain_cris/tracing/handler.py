@@ -37,6 +37,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
+from langchain_cris.audit.costs import CHAIN_METADATA_KEY
 from langchain_cris.audit.evidence import Finding, PendingCall
 from langchain_cris.audit.reconciler import (
     DEFAULT_DEADLINE_S,
@@ -333,6 +334,7 @@ class CRISCallbackHandler(BaseCallbackHandler):
         error: BaseException | None,
     ) -> dict[str, Any]:
         fields.setdefault("latency_ms", round((time.perf_counter() - start.started) * 1000, 3))
+        fields.setdefault("chain", start.metadata.get(CHAIN_METADATA_KEY))
         record = call_record(
             ts=start.ts, run_id=str(run_id), parent_run_id=start.parent_run_id, **fields
         )
