@@ -10,9 +10,9 @@ columns, priced from the same token counts and the same source Region:
 * **on global**: the global profile's price (``None`` where the model has no global route from
   that source Region or it is not priced).
 
-``cost - on global`` is the price of residency. A call whose cost (or what-if) is unknown is
-counted as *unpriced* in that column and left out of its sum, never guessed; sums are exact
-(Decimal) in USD.
+``cost - on global``, summed over the calls priced both ways, is the price of residency. A call
+whose cost (or what-if) is unknown is counted as *unpriced* in that column and left out of its
+sum, never guessed; sums are exact (Decimal) in USD.
 
 Chains: a call's ``chain`` is the ``cris_chain`` key of its run metadata
 (``chain.with_config(metadata={"cris_chain": "support-bot"})``), ``(untagged)`` without one.
@@ -40,6 +40,7 @@ from langchain_cris.pricing import (
     TokenUsage,
     base_model_of,
     compute_cost,
+    pricing_kind,
     sum_decimal,
 )
 
@@ -73,6 +74,8 @@ class CostLine:
     cheapest_unpriced: int = 0
     on_global: Decimal = Decimal(0)
     global_unpriced: int = 0
+    premium: Decimal = Decimal(0)
+    """Sum of (cost - on global) over the calls priced both ways: the price of residency."""
 
     def add(
         self, cost: Decimal | None, cheapest: Decimal | None, on_global: Decimal | None
@@ -90,6 +93,8 @@ class CostLine:
             self.global_unpriced += 1
         else:
             self.on_global += on_global
+        if cost is not None and on_global is not None:
+            self.premium += cost - on_global
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +106,7 @@ class CostLine:
             "cheapest_allowed_unpriced": self.cheapest_unpriced,
             "on_global_usd": str(self.on_global),
             "on_global_unpriced": self.global_unpriced,
+            "residency_premium_usd": str(self.premium),
         }
 
 
@@ -130,7 +136,15 @@ class CostSummary:
 
     def render(self, fmt: str) -> str:
         """The cost section of the ``table`` or ``markdown`` report."""
-        headers = ("", "calls", "unpriced", "cost USD", "cheapest allowed USD", "on global USD")
+        headers = (
+            "",
+            "calls",
+            "unpriced",
+            "cost USD",
+            "cheapest allowed USD",
+            "on global USD",
+            "residency premium USD",
+        )
         sections = []
         for dim in DIMENSIONS:
             rows = [_cells(line) for line in self._lines(dim)]
@@ -142,7 +156,7 @@ class CostSummary:
             else:
                 sections.append(f"Cost by {dim}:\n" + format_table((dim, *headers[1:]), rows))
         total = _cells(self.total)
-        premium = self.total.cost - self.total.on_global
+        premium = self.total.premium
         head = (
             f"Cost (USD, from the audit log): {total[3]} for {self.total.calls:,} call(s), "
             f"{self.total.unpriced:,} unpriced; cheapest allowed {total[4]}, on global "
@@ -161,6 +175,7 @@ def _cells(line: CostLine) -> list[str]:
         f"{line.cost:.6f}",
         _usd_cell(line.cheapest, line.cheapest_unpriced),
         _usd_cell(line.on_global, line.global_unpriced),
+        f"{line.premium:.6f}",
     ]
 
 
@@ -220,13 +235,13 @@ def _what_if(
 
 
 def _keys(record: Mapping[str, Any]) -> dict[str, str]:
-    cost = record.get("cost") if isinstance(record.get("cost"), Mapping) else {}
     model = base_model_of(record.get("profile_id") or record.get("model_id"))
-    geography = record.get("geography") or "?"
-    pricing = cost.get("pricing") if isinstance(cost, Mapping) else None
+    geography = record.get("geography")
+    kind = pricing_kind(None, geography if isinstance(geography, str) else None)
     return {
         "model": model or str(record.get("model_id") or "?"),
-        "route": f"{geography} ({pricing or 'unknown'}) from {record.get('source_region') or '?'}",
+        "route": f"{geography or '?'} ({kind or 'unpriced kind'}) "
+        f"from {record.get('source_region') or '?'}",
         "policy": str(record.get("policy") or _NONE),
         "chain": str(record.get("chain") or _UNTAGGED),
     }

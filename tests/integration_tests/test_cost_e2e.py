@@ -54,7 +54,7 @@ class _LangSmithHandler(BaseHTTPRequestHandler):
 
     do_POST = do_PATCH = do_GET = _record
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 
