@@ -68,6 +68,8 @@ _CALL_KEYS = (
     "error_type",
     "served_region",
     "attempts",
+    "cost",
+    "chain",
 )
 
 

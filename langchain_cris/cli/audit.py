@@ -40,6 +40,7 @@ from langchain_cris.audit.cloudtrail import (
     clamp_to_lookup_horizon,
     parse_time,
 )
+from langchain_cris.audit.costs import add_costs_to_report
 from langchain_cris.audit.files import audit_files
 from langchain_cris.audit.invocation_logs import InvocationLogEntry
 from langchain_cris.audit.result import AuditReport
@@ -230,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
         progress.close()
     _check_audit_logs(report, groups, verifier, args.checkpoints)
     text = report.render(args.format)
+    text = add_costs_to_report(text, args.format, groups["audit_logs"], groups["files"])
     if args.output:
         Path(args.output).write_text(text if text.endswith("\n") else text + "\n", "utf-8")
         print(

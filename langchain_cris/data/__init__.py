@@ -14,9 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DATA_DIR_ENV", "load_data_file", "model_providers"]
+__all__ = ["DATA_DIR_ENV", "PRICES_ENV", "load_data_file", "load_prices", "model_providers"]
 
 DATA_DIR_ENV = "LANGCHAIN_CRIS_DATA_DIR"
+PRICES_ENV = "LANGCHAIN_CRIS_PRICES"
 _REQUIRED_KEYS = ("version", "source", "retrieved")
 
 
@@ -48,3 +49,38 @@ def model_providers() -> frozenset[str]:
     a geography prefix is a system inference profile.
     """
     return frozenset(str(p) for p in load_data_file("models.json")["providers"])
+
+
+def load_prices(overlay: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The bundled ``prices.json`` with a user's price file laid over it (negotiated prices).
+
+    ``overlay`` defaults to ``$LANGCHAIN_CRIS_PRICES``. The overlay has the bundled file's shape
+    (``version``/``source``/``retrieved`` and ``models``); its price entries come first for
+    their model (so they win, see :mod:`langchain_cris.pricing`), each tagged with the
+    overlay's ``source``. Not cached: the caller (``pricing.PriceTable``) caches per path.
+
+    Raises:
+        ValueError: the overlay file is missing, not JSON or lacks the header keys.
+    """
+    base = load_data_file("prices.json")
+    path = overlay if overlay is not None else os.environ.get(PRICES_ENV) or None
+    if path is None:
+        return base
+    try:
+        extra: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"price overlay {path}: {exc}") from exc
+    missing = [k for k in _REQUIRED_KEYS if k not in extra] if isinstance(extra, dict) else []
+    if not isinstance(extra, dict) or missing or not isinstance(extra.get("models"), dict):
+        raise ValueError(
+            f"price overlay {path} must be a JSON object with {', '.join(_REQUIRED_KEYS)} and "
+            f"'models' (missing: {', '.join(missing) or 'models'})"
+        )
+    models = {k: dict(v) for k, v in base["models"].items()}
+    for model_id, entry in extra["models"].items():
+        merged = dict(models.get(model_id, {}))
+        merged.update({k: v for k, v in entry.items() if k != "prices"})
+        own = [{"source": extra["source"], **p, "overlay": True} for p in entry.get("prices", [])]
+        merged["prices"] = [*own, *merged.get("prices", [])]
+        models[model_id] = merged
+    return {**base, "models": models, "overlay": {"path": str(path), "source": extra["source"]}}

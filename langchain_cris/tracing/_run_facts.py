@@ -128,6 +128,7 @@ def trace_metadata(record: Mapping[str, Any]) -> dict[str, Any]:
         "outcome",
         "error_type",
         "served_region",
+        "cost",
     )
     out = {f"cris_{k}": record[k] for k in keys if record.get(k) not in (None, [])}
     if record.get("policy"):
@@ -181,6 +182,7 @@ def fields_from_contract(cris: Mapping[str, Any], start: RunStart) -> dict[str, 
         "request_id": cris.get("request_id"),
         "served_region": cris.get("served_region") or PENDING,
         "attempts": list(cris.get("attempts") or ()),
+        "cost": cris.get("cost"),
     }
 
 

@@ -37,6 +37,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 
+from langchain_cris.audit.costs import CHAIN_METADATA_KEY
 from langchain_cris.audit.evidence import Finding, PendingCall
 from langchain_cris.audit.reconciler import (
     DEFAULT_DEADLINE_S,
@@ -56,6 +57,7 @@ from langchain_cris.audit.records import (
 from langchain_cris.audit.sink import AuditSink
 from langchain_cris.audit.sources import AwsClients, CloudTrailLookup, InvocationLogLookup, Source
 from langchain_cris.errors import ResidencyError, RouteRefusedError
+from langchain_cris.pricing import plain_run_cost
 from langchain_cris.tracing import _run_facts as facts
 from langchain_cris.tracing.langsmith import (
     RunRef,
@@ -268,6 +270,8 @@ class CRISCallbackHandler(BaseCallbackHandler):
         if usage:
             fields["input_tokens"] = usage.get("input_tokens")
             fields["output_tokens"] = usage.get("output_tokens")
+        if "cost" not in fields:  # a plain ChatBedrockConverse run: price it from its route
+            fields["cost"] = plain_run_cost(fields, usage)
         if self.include_prompts and message is not None:
             fields["prompts"] = start.prompts or []
             fields["response"] = facts.message_text(message)
@@ -336,6 +340,7 @@ class CRISCallbackHandler(BaseCallbackHandler):
         error: BaseException | None,
     ) -> dict[str, Any]:
         fields.setdefault("latency_ms", round((time.perf_counter() - start.started) * 1000, 3))
+        fields.setdefault("chain", start.metadata.get(CHAIN_METADATA_KEY))
         record = call_record(
             ts=start.ts, run_id=str(run_id), parent_run_id=start.parent_run_id, **fields
         )

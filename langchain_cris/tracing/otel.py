@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["OTEL_MISSING_MESSAGE", "CRISSpans", "load_tracer"]
+__all__ = ["OTEL_MISSING_MESSAGE", "CRISSpans", "cost_attributes", "load_tracer"]
 
 OTEL_MISSING_MESSAGE = (
     "CRISCallbackHandler(otel=...) needs OpenTelemetry, which is not installed; "
@@ -114,6 +114,7 @@ class CRISSpans:
                     "cris.outcome": record.get("outcome"),
                     "cris.served_region": record.get("served_region"),
                     "error.type": record.get("error_type"),
+                    **cost_attributes(record.get("cost")),
                 }
             )
         )
@@ -147,6 +148,16 @@ class CRISSpans:
         if not record.get("compliant", True):
             span.set_status(Status(StatusCode.ERROR, "served outside the residency policy"))
         span.end()
+
+
+def cost_attributes(cost: Any) -> dict[str, Any]:
+    """``cris.cost.*`` span attributes (USD) of a record's cost; ``gen_ai.usage.*`` stays tokens."""
+    if not isinstance(cost, Mapping):
+        return {}
+    out = {f"cris.cost.{k}": cost.get(k) for k in ("pricing", "currency", "reason")}
+    for key in ("input", "output", "cache_read", "cache_write", "total"):
+        out[f"cris.cost.{key}"] = cost.get(key)
+    return out
 
 
 def _seq(value: Any) -> Sequence[str] | None:

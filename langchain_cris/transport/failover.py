@@ -31,6 +31,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
 from langchain_cris.catalog import ProfileCatalog
 from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.pricing import stamp_cost
 from langchain_cris.routing import Route, RouteCandidate
 from langchain_cris.transport.bedrock_errors import (
     error_code,
@@ -186,6 +187,7 @@ def finish_result(
     meta = result.generations[0].message.response_metadata
     meta["model_name"] = cand.model_id
     meta["cris"] = plan.metadata(cand, request_id)
+    stamp_cost(result.generations[0].message)  # priced by the route used (after failover)
     return result
 
 
@@ -214,6 +216,7 @@ class StreamAnnotator:
             plan.set_request_id(response_meta.get("RequestId"))
         if not self._attached and getattr(chunk.message, "usage_metadata", None) is not None:
             meta["cris"] = plan.metadata(cand, plan.attempts[-1]["request_id"])
+            stamp_cost(chunk.message, usage_costs=False)  # floats would break chunk merging
             self._attached = True
         return chunk
 
@@ -223,7 +226,7 @@ class StreamAnnotator:
         if last is None or self._attached:
             return None
         self._attached = True
-        return ChatGenerationChunk(
+        chunk = ChatGenerationChunk(
             message=AIMessageChunk(
                 content="",
                 response_metadata={
@@ -232,6 +235,8 @@ class StreamAnnotator:
                 },
             )
         )
+        stamp_cost(chunk.message, usage_costs=False)  # no usage: the cost says "unknown" and why
+        return chunk
 
 
 def stamp_request_metadata(

@@ -1,0 +1,306 @@
+"""What one Bedrock call cost: token prices by (model, route kind, source Region) times its usage.
+
+Residency has a price. AWS prices cross-Region inference at the *source* Region's price, and for
+the models it discounts a global profile costs about 10% less than a geographic profile or an
+in-Region call; the bundled ``data/prices.json`` records, per model, which route kinds cost what
+and where each number comes from. This module is pure: no network, no clock.
+
+Units: prices are USD per 1,000,000 tokens, held as :class:`~decimal.Decimal`; a cost is
+computed exactly in Decimal and reported in USD rounded to 10 decimal places (``COST_PLACES``),
+as floats in ``response_metadata`` (JSON-ready) and as Decimal in :class:`CallCost`.
+
+Fail closed: a model with no bundled price, a route kind the data does not price (application
+profiles), a source Region outside every entry, or a token type used but not priced (e.g. a
+1-hour cache write on a model with no 1-hour price) gives no number: the cost dict then says
+``"pricing": "unknown"`` with the ``reason``, and every amount is ``None``. Nothing is guessed.
+
+Usage, as langchain-aws reports it: ``usage_metadata["input_tokens"]`` is Bedrock's
+``inputTokens`` **plus** ``cacheReadInputTokens`` and ``cacheWriteInputTokens``;
+``input_token_details`` holds ``cache_read`` and ``cache_creation`` (or, when Bedrock breaks
+writes down by TTL, ``ephemeral_5m_input_tokens`` / ``ephemeral_1h_input_tokens`` with
+``cache_creation`` 0). :meth:`TokenUsage.from_usage_metadata` undoes that sum.
+
+Negotiated prices: a user file laid over the bundled one, from ``$LANGCHAIN_CRIS_PRICES`` or
+``PriceTable.load(path)`` (see :func:`langchain_cris.data.load_prices`); its entries win.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from langchain_cris.data import model_providers
+from langchain_cris.data.prices import TOKEN_TYPES, PriceKind, PriceTable, TokenPrices
+
+__all__ = [
+    "COST_PLACES",
+    "CallCost",
+    "PriceKind",
+    "PriceTable",
+    "TokenPrices",
+    "TokenUsage",
+    "USAGE_COSTS_ENV",
+    "base_model_of",
+    "call_cost",
+    "compute_cost",
+    "langsmith_usage_costs",
+    "plain_run_cost",
+    "pricing_kind",
+    "stamp_cost",
+    "sum_decimal",
+    "unknown_cost",
+]
+
+COST_PLACES = Decimal("1e-10")
+"""Costs are rounded to this many USD (half-even) when reported."""
+_PER = Decimal(1_000_000)
+USAGE_COSTS_ENV = "LANGCHAIN_CRIS_USAGE_COSTS"
+"""Set to ``0`` to keep LangSmith cost keys out of ``usage_metadata`` (see :func:`stamp_cost`)."""
+_TOKEN_TYPES = TOKEN_TYPES
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Token counts of one call, each type counted once (``input`` excludes cache tokens)."""
+
+    input: int
+    output: int
+    cache_read: int = 0
+    cache_write: int = 0
+    cache_write_1h: int = 0
+
+    @property
+    def total_input(self) -> int:
+        return self.input + self.cache_read + self.cache_write + self.cache_write_1h
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[str, Any]) -> TokenUsage:
+        """Read back the ``tokens`` of a cost dict."""
+        return cls(**{k: _count(counts.get(k)) for k in _TOKEN_TYPES})
+
+    @classmethod
+    def from_usage_metadata(cls, usage: Mapping[str, Any]) -> TokenUsage:
+        """Read LangChain ``usage_metadata`` (langchain-aws's sums undone, see module doc)."""
+        details = usage.get("input_token_details") or {}
+        read = _count(details.get("cache_read"))
+        write_5m = _count(details.get("ephemeral_5m_input_tokens"))
+        write_1h = _count(details.get("ephemeral_1h_input_tokens"))
+        write = _count(details.get("cache_creation")) + write_5m
+        total_in = _count(usage.get("input_tokens"))
+        return cls(
+            input=max(0, total_in - read - write - write_1h),
+            output=_count(usage.get("output_tokens")),
+            cache_read=read,
+            cache_write=write,
+            cache_write_1h=write_1h,
+        )
+
+
+@dataclass(frozen=True)
+class CallCost:
+    """The cost of one call in USD (exact Decimal; ``cache_write`` includes 1-hour writes)."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    pricing: PriceKind
+    source: str
+    source_region: str
+
+    @property
+    def total(self) -> Decimal:
+        return self.input + self.output + self.cache_read + self.cache_write
+
+    def to_dict(self) -> dict[str, Any]:
+        """``response_metadata["cris"]["cost"]``: USD floats rounded to ``COST_PLACES``."""
+        return {
+            "currency": "USD",
+            "input": _usd(self.input),
+            "output": _usd(self.output),
+            "cache_read": _usd(self.cache_read),
+            "cache_write": _usd(self.cache_write),
+            "total": _usd(self.total),
+            "pricing": self.pricing,
+            "source_region": self.source_region,
+            "source": self.source,
+        }
+
+
+# -- route → price kind -------------------------------------------------------------------
+def pricing_kind(route_kind: str | None, geography: str | None) -> PriceKind | None:
+    """The price kind of a route (``response_metadata["cris"]`` keys); ``None`` if unknown."""
+    if route_kind == "in_region" or geography == "in-region":
+        return "in_region"
+    if route_kind == "application" or geography in (None, "", "application"):
+        return None  # an application profile's price follows the profile it was copied from
+    return "global" if geography == "global" else "geo"
+
+
+def base_model_of(model_id: str | None) -> str | None:
+    """The foundation model id behind a model id, profile id or ARN (``None`` if hidden)."""
+    if not model_id:
+        return None
+    if model_id.startswith("arn:"):
+        resource = model_id.split(":", 5)[-1]
+        kind, _, ident = resource.partition("/")
+        if kind == "application-inference-profile":
+            return None
+        model_id = ident
+    head, _, rest = model_id.partition(".")
+    return model_id if head in model_providers() or not rest else rest
+
+
+# -- arithmetic ---------------------------------------------------------------------------
+def compute_cost(
+    prices: TokenPrices, usage: TokenUsage, kind: PriceKind, source_region: str
+) -> CallCost | None:
+    """``usage`` times ``prices``; ``None`` when a token type was used that has no price."""
+    if (
+        prices.long_context is not None
+        and prices.long_context_above is not None
+        and usage.total_input > prices.long_context_above
+    ):
+        prices = prices.long_context
+    parts: dict[str, Decimal] = {}
+    for key in _TOKEN_TYPES:
+        tokens = getattr(usage, key)
+        price = getattr(prices, key)
+        if tokens == 0:
+            parts[key] = Decimal(0)
+        elif price is None:
+            return None
+        else:
+            parts[key] = Decimal(tokens) * price / _PER
+    return CallCost(
+        input=parts["input"],
+        output=parts["output"],
+        cache_read=parts["cache_read"],
+        cache_write=parts["cache_write"] + parts["cache_write_1h"],
+        pricing=kind,
+        source=prices.source,
+        source_region=source_region,
+    )
+
+
+def call_cost(
+    model_id: str | None,
+    kind: PriceKind | None,
+    source_region: str | None,
+    usage: Mapping[str, Any] | TokenUsage | None,
+    table: PriceTable | None = None,
+) -> dict[str, Any]:
+    """The cost dict of one call (always a dict; ``"pricing": "unknown"`` with a ``reason``).
+
+    ``tokens`` (when usage is known) holds the counts priced, each token type once, so a
+    reader (the audit's what-if) can price the same call on another route.
+    """
+    base = base_model_of(model_id)
+    if usage is None:
+        return unknown_cost("the call reported no token usage")
+    if base is None or kind is None:
+        return unknown_cost(
+            f"no price kind for route {model_id!r} (application profiles are not priced)"
+        )
+    if not source_region:
+        return unknown_cost("the source Region is unknown")
+    table = table or PriceTable.load()
+    tokens = usage if isinstance(usage, TokenUsage) else TokenUsage.from_usage_metadata(usage)
+    counts = {k: getattr(tokens, k) for k in _TOKEN_TYPES}
+    prices = table.lookup(base, kind, source_region)
+    if prices is None:
+        return {**unknown_cost(table.why_unpriced(base, kind, source_region)), "tokens": counts}
+    cost = compute_cost(prices, tokens, kind, source_region)
+    if cost is None:
+        used = [k for k in _TOKEN_TYPES if getattr(tokens, k) and getattr(prices, k) is None]
+        reason = f"{base}: no {kind} price for {', '.join(used)} tokens"
+        return {**unknown_cost(reason), "tokens": counts}
+    return {**cost.to_dict(), "tokens": counts}
+
+
+def unknown_cost(reason: str) -> dict[str, Any]:
+    """A cost dict whose amounts are all ``None``, saying why."""
+    return {
+        "currency": "USD",
+        "input": None,
+        "output": None,
+        "cache_read": None,
+        "cache_write": None,
+        "total": None,
+        "pricing": "unknown",
+        "reason": reason,
+        "source": None,
+    }
+
+
+def langsmith_usage_costs(cost: Mapping[str, Any]) -> dict[str, Any]:
+    """LangSmith's usage-metadata cost keys for a known cost (``{}`` for an unknown one).
+
+    LangSmith reads ``input_cost``/``output_cost``/``total_cost`` (and
+    ``input_cost_details``) from a run's usage metadata and then needs no price map; input
+    cost covers every input token type, as ``input_tokens`` does.
+    """
+    if cost.get("total") is None:
+        return {}
+    read, write = Decimal(str(cost["cache_read"])), Decimal(str(cost["cache_write"]))
+    return {
+        "input_cost": _usd(Decimal(str(cost["input"])) + read + write),
+        "output_cost": cost["output"],
+        "total_cost": cost["total"],
+        "input_cost_details": {"cache_read": _usd(read), "cache_creation": _usd(write)},
+    }
+
+
+def stamp_cost(message: Any, *, usage_costs: bool = True, table: PriceTable | None = None) -> None:
+    """Price a stamped message: ``response_metadata["cris"]["cost"]``, and LangSmith's keys.
+
+    Reads the route actually used (after failover) from ``response_metadata["cris"]`` and the
+    usage from ``usage_metadata``; a message without ``["cris"]`` is left alone.
+
+    With ``usage_costs`` (one-shot calls) a known cost is also written as ``input_cost`` /
+    ``output_cost`` / ``total_cost`` / ``input_cost_details`` into ``usage_metadata``, where
+    LangSmith reads custom costs. Streams pass ``False``: langchain-core merges chunks'
+    ``usage_metadata`` with ``add_usage``, which accepts only integers, so a float on a chunk
+    would break every stream; and ``$LANGCHAIN_CRIS_USAGE_COSTS=0`` turns it off for code
+    that sums priced messages' usage with ``add_usage`` (e.g. ``get_usage_metadata_callback``).
+    """
+    cris = message.response_metadata.get("cris")
+    if not isinstance(cris, dict):
+        return
+    usage = getattr(message, "usage_metadata", None)
+    cost = call_cost(
+        cris.get("base_model_id") or cris.get("model_id"),
+        pricing_kind(cris.get("route_kind"), cris.get("geography")),
+        cris.get("source_region"),
+        usage,
+        table,
+    )
+    cris["cost"] = cost
+    if usage_costs and isinstance(usage, dict) and os.environ.get(USAGE_COSTS_ENV) != "0":
+        usage.update(langsmith_usage_costs(cost))
+
+
+def plain_run_cost(fields: Mapping[str, Any], usage: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The cost of a plain ``ChatBedrockConverse`` run, from its audit-record fields."""
+    return call_cost(
+        fields.get("profile_id") or fields.get("model_id"),
+        pricing_kind(None, fields.get("geography")),
+        fields.get("source_region"),
+        usage,
+    )
+
+
+def sum_decimal(values: Iterable[Any]) -> Decimal:
+    """Exact sum of reported USD amounts (floats rounded to ``COST_PLACES`` read back)."""
+    return sum((Decimal(str(v)) for v in values if v is not None), Decimal(0))
+
+
+def _usd(value: Decimal) -> float:
+    return float(value.quantize(COST_PLACES))
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and value > 0 else 0
