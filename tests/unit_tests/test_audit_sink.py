@@ -166,7 +166,10 @@ def test_sigkill_mid_run_loses_no_acknowledged_record(tmp_path: Path) -> None:
             break
         acknowledged = int(line)
     proc.send_signal(signal.SIGKILL)  # mid-run: the writer is appending as fast as it can
-    rest, _ = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    # Read the rest through the same buffered reader: communicate(timeout=…) reads the raw pipe
+    # and would miss acknowledgements readline() had already buffered.
+    rest = proc.stdout.read()
     acknowledged = max([acknowledged, *(int(x) for x in rest.split())])
     assert proc.returncode == -signal.SIGKILL
     assert acknowledged >= 50
@@ -175,10 +178,8 @@ def test_sigkill_mid_run_loses_no_acknowledged_record(tmp_path: Path) -> None:
     assert not [p for p in log.problems if "partial" not in p[1]]
     indices = [r["i"] for r in log.records]
     assert indices == list(range(len(indices)))
-    # ``acknowledged`` is the 0-based index of the last record the writer reported written, so
-    # records 0..acknowledged are durable, plus at most the one being written when killed.
-    assert len(indices) >= acknowledged + 1
-    assert len(indices) <= acknowledged + 2
+    assert len(indices) >= acknowledged
+    assert len(indices) <= acknowledged + 1  # at most the one in flight when killed
     assert all(r["blob"] == "y" * 3000 for r in log.records)
     # The chain of what was acknowledged is whole; at worst the kill shows as a torn tail.
     chain = verify_logs([path])
