@@ -44,7 +44,9 @@ def test_ok_call_record_follows_the_contract(tmp_path: Path) -> None:
             SECRET_PROMPT, config={"callbacks": [handler]}
         )
     (record,) = _calls(log)
-    assert set(record) == CALL_KEYS
+    # The contract's keys, plus the hash chain's, which the sink writes first.
+    assert set(record) == CALL_KEYS | {"seq", "prev"}
+    assert list(record)[:2] == ["seq", "prev"]
     assert record["schema"] == 1 and record["ts"].endswith("Z")
     assert record["run_id"] == reply.response_metadata["cris"]["run_id"]
     assert record["request_id"] == "req-A"

@@ -147,7 +147,7 @@ def test_bad_usage_exits_2(
 
 def test_unknown_format_is_rejected_by_argparse(clean: Path) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["audit", "--policy", "eu", "--format", "html", str(clean)])
+        main(["audit", "--policy", "eu", "--format", "pdf", str(clean)])
     assert exc.value.code == 2
 
 

@@ -276,8 +276,8 @@ def test_table_and_markdown_name_violations(mixed_report: Auditor) -> None:
     md = report.render("markdown")
     assert md.startswith("# Bedrock residency audit: policy `eu`")
     assert "bad\\|1" in md  # pipes escaped so the table stays a table
-    with pytest.raises(ValueError, match="allowed: table, json, markdown"):
-        report.render("html")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="allowed: table, json, markdown, html"):
+        report.render("pdf")  # type: ignore[arg-type]
 
 
 def test_no_prompt_text_reaches_the_report(tmp_path: Path) -> None:
