@@ -8,12 +8,22 @@ streaming, usage) is langchain-aws's, unchanged.
 
 Where the policy comes from, first match wins:
 
-1. the running chain's config metadata ``cris_policy`` (``with_residency`` or
-   ``config={"metadata": {"cris_policy": ...}}``), also as ``run_manager.metadata``;
-2. the config's ``configurable["cris_policy"]``;
+1. the call's config metadata ``cris_policy`` (``with_residency`` or
+   ``config={"metadata": {"cris_policy": ...}}``), also as ``run_manager.metadata``, then
+   its ``configurable["cris_policy"]``; when the call passed a config of its own without one,
+   the config it inherits from the running chain; then the running agent's context
+   (``context.cris_policy``);
+2. whatever 1. finds is combined, strictest wins, with the enclosing ``with_residency``
+   binding's ceiling (or is the ceiling, when 1. finds nothing): see
+   :func:`langchain_cris.binding.policy_in_force`;
 3. the model's own ``residency_policy`` field;
-4. ``$LANGCHAIN_CRIS_POLICY`` (a preset name or a policy file);
+4. ``$LANGCHAIN_CRIS_POLICY`` (a preset name or a policy file, read by content);
 5. otherwise the call fails with ``NoPolicyError``: there is no silent global default.
+
+Per-call and bound kwargs are judged by the Converse key langchain-aws turns them into
+(:mod:`langchain_cris._call_kwargs`), every send runs under its decided route for the wire
+guard (:mod:`langchain_cris.transport.guard`), and ``get_num_tokens_from_messages`` (Bedrock
+CountTokens) is routed and checked like a call.
 
 Async: ``ainvoke`` / ``astream`` (and everything built on them) take the same decision path
 (``_plan``, ``_delegate``, the failover loops of :mod:`langchain_cris.transport.failover`, the

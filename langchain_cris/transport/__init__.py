@@ -11,4 +11,6 @@ above this package; here it is carried out:
 - :mod:`.async_send` — Converse/ConverseStream requests through that pool, as langchain-aws
   builds and parses them;
 - :mod:`.bedrock_errors` — the one table from Bedrock error codes to two-parent exceptions.
+- :mod:`.guard` — the wire guard: a ``before-sign`` hook on every bedrock-runtime client that
+  refuses any request other than the route decided for the send in progress.
 """

@@ -230,4 +230,4 @@ def test_property_compositions_stay_inside_their_policies(recorder: Recorder) ->
     check()
     print("composition property totals:", totals)
     assert totals["examples"] == EXAMPLES
-    assert totals["checked"] >= EXAMPLES // 2  # the generator must put requests on the wire
+    assert totals["checked"] >= EXAMPLES // 3  # the generator must put requests on the wire
