@@ -7,8 +7,14 @@ import sys
 import threading
 
 import pytest
+from hypothesis import settings
 
 import langchain_cris.transport.async_support as transport
+
+# No test may fail on timing: hypothesis's per-example deadline (200 ms by default) would turn a
+# loaded machine into a failure, so it is off for every property test.
+settings.register_profile("langchain-cris", deadline=None)
+settings.load_profile("langchain-cris")
 
 # The embedded local Bedrock's fixtures (``local_bedrock`` …), shipped with the package.
 pytest_plugins = ["langchain_cris.emulator.pytest_plugin"]
