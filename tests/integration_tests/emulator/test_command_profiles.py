@@ -36,6 +36,8 @@ def test_profiles_option_serves_the_file(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
     assert proc.returncode == 0
 
 
