@@ -101,7 +101,9 @@ def test_global_chain_served_region_may_be_anywhere_and_is_recorded() -> None:
 
 
 def test_delayed_delivery_is_pending_then_filled() -> None:
-    with LocalBedrock(seed=0, cloudtrail_delay=1.0) as bedrock:
+    # The delay outlasts the first look even on a loaded machine, where building the first
+    # boto3 CloudTrail client alone can take a second.
+    with LocalBedrock(seed=0, cloudtrail_delay=4.0) as bedrock:
         with _handler(bedrock) as handler:
             reply = with_residency(_llm(bedrock), EU).invoke("x", config={"callbacks": [handler]})
             (before,) = handler.records()
