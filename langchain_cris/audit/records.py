@@ -63,6 +63,8 @@ _CALL_KEYS = (
     "error_type",
     "served_region",
     "attempts",
+    "guardrail",
+    "trace_destinations",
 )
 
 
@@ -93,7 +95,11 @@ def call_record(*, ts: str | None = None, **fields: Any) -> dict[str, Any]:
         )
     record: dict[str, Any] = {"record": "call", "schema": SCHEMA_VERSION, "ts": ts or format_ts()}
     for key in _CALL_KEYS:
-        default: Any = [] if key in ("allowed_regions", "destination_regions", "attempts") else None
+        default: Any = (
+            []
+            if key in ("allowed_regions", "destination_regions", "attempts", "trace_destinations")
+            else None
+        )
         record[key] = fields.get(key, default)
     if record["outcome"] is None:
         record["outcome"] = "ok"
