@@ -159,9 +159,9 @@ async def test_refused_chain_sends_nothing_with_a_tracer_in_callbacks(
 async def test_refused_chain_sends_nothing_under_tracing_context(
     bedrock: LocalBedrock, langsmith_server: FakeLangSmith, call: Any
 ) -> None:
-    with tracing_context(enabled=True, client=client_for(langsmith_server)):
-        with pytest.raises(TelemetryResidencyError):
-            await _run(call, make_chain(bedrock, refuse()))
+    client = client_for(langsmith_server)
+    with tracing_context(enabled=True, client=client), pytest.raises(TelemetryResidencyError):
+        await _run(call, make_chain(bedrock, refuse()))
     wait_for_all_tracers()
     assert bedrock.wire_log.runtime() == []
     assert langsmith_server.run_posts() == []
@@ -170,9 +170,9 @@ async def test_refused_chain_sends_nothing_under_tracing_context(
 def test_refused_chain_sends_nothing_under_tracing_v2_enabled(
     bedrock: LocalBedrock, langsmith_server: FakeLangSmith
 ) -> None:
-    with tracing_v2_enabled(client=client_for(langsmith_server)):
-        with pytest.raises(TelemetryResidencyError):
-            make_chain(bedrock, refuse()).invoke({"question": SECRET})
+    client = client_for(langsmith_server)
+    with tracing_v2_enabled(client=client), pytest.raises(TelemetryResidencyError):
+        make_chain(bedrock, refuse()).invoke({"question": SECRET})
     wait_for_all_tracers()
     assert bedrock.wire_log.runtime() == [] and langsmith_server.run_posts() == []
 
