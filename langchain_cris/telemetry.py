@@ -199,7 +199,8 @@ def _otel(handler: Any) -> list[TraceDestination]:
 
 def _exporter_endpoints(tracer: Any) -> list[str]:
     """The remote endpoints of the tracer's span exporters (in-process exporters have none)."""
-    processor = getattr(tracer, "_span_processor", None)
+    real = getattr(tracer, "_tracer", None) or tracer  # a ProxyTracer wraps the real one
+    processor = getattr(real, "span_processor", None) or getattr(real, "_span_processor", None)
     if processor is None:
         try:
             from opentelemetry import trace
