@@ -29,7 +29,7 @@ CALL_KEYS = {
     "record", "schema", "ts", "run_id", "parent_run_id", "policy", "policy_digest", "mode",
     "model_id", "profile_id", "profile_arn", "geography", "source_region", "allowed_regions",
     "destination_regions", "request_id", "latency_ms", "input_tokens", "output_tokens",
-    "outcome", "error_type", "served_region", "attempts",
+    "outcome", "error_type", "served_region", "attempts", "guardrail", "trace_destinations",
 }  # fmt: skip
 
 
