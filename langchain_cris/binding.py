@@ -56,6 +56,7 @@ from langchain_cris._policy_values import (
     residency_metadata,
 )
 from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.side_channels import gate_bound_chain
 
 __all__ = [
     "POLICY_DIGEST_KEY",
@@ -207,7 +208,9 @@ class _ResidencyConfig:
     def __call__(self, config: RunnableConfig) -> RunnableConfig:
         decided = _DECIDED.get()  # the binding's own scope already combined it
         policy = decided[1] if decided is not None and decided[0] is self else None
-        return {"metadata": dict(residency_metadata(policy or self.effective(config)))}
+        effective = policy or self.effective(config)
+        gate_bound_chain(config, effective)  # traces: refuse before the chain's first run
+        return {"metadata": dict(residency_metadata(effective))}
 
     def __repr__(self) -> str:
         return f"with_residency({self.policy.name!r})"

@@ -63,9 +63,11 @@ from langchain_cris.errors import (
     ResidencyViolation,
     UnknownModelError,
 )
+from langchain_cris.guardrails import GuardrailCatalog
 from langchain_cris.live_catalog import LiveCatalog, endpoint_key, live_catalog_for, offline_mode
 from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
 from langchain_cris.routing import Route, RouteCandidate, base_model_of, resolve_route
+from langchain_cris.side_channels import plan_for_model
 from langchain_cris.transport.async_send import (
     AsyncRuntime,
     SplitClient,
@@ -190,6 +192,10 @@ class ChatBedrockCRIS(ChatBedrockConverse):
     source Region the policy allows (TTL-cached per endpoint; a live answer wins over the
     catalog, widenings included). ``False`` — or ``$LANGCHAIN_CRIS_OFFLINE=1`` — judges every
     call by the catalog alone. Off with a user ``client=`` (its endpoint is not ours to ask)."""
+
+    guardrail_catalog: GuardrailCatalog | None = Field(default=None, exclude=True)
+    """Guardrail profiles and guardrails' cross-Region config (see ``langchain_cris.guardrails``);
+    the process-wide one by default."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
@@ -560,7 +566,8 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             backoff_base=self.failover_backoff,
             backoff_max=self.failover_backoff_max,
         )
-        return CallPlan(route, policy, self._catalog(), settings, run_id), user_rm
+        plan = CallPlan(route, policy, self._catalog(), settings, run_id)
+        return plan_for_model(self, plan, kwargs, run_manager), user_rm  # guardrail, traces
 
     def _policy(self, sources: PolicySources) -> ResidencyPolicy | None:
         """The documented order: the policy in force (see ``PolicySources``), the model's own

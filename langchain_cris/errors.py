@@ -17,7 +17,12 @@ Every refusal is raised *before* any network call and is a ``ResidencyError``, i
     └── RouteRefusedError                       the model exists but the call may not be sent
         ├── SourceRegionNotAllowedError         the client's Region is outside the policy
         ├── ProfileNotAvailableError            the profile cannot be called from that Region
-        └── ResidencyViolation                  destinations(profile, source) ⊄ policy
+        ├── ResidencyViolation                  destinations(profile, source) ⊄ policy
+        │   └── GuardrailResidencyViolation     the call's guardrail profile reaches outside
+        ├── GuardrailLookupError                the guardrail's cross-Region config is unknown
+        └── TelemetryResidencyError             traces would carry the prompt outside the policy
+
+    ResidencyWarning(UserWarning)               telemetry="warn": traced outside the policy
 
 Errors that come back from Bedrock are not residency errors; the chat model maps them in one
 place (see ``chat_models``).
@@ -28,6 +33,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "GuardrailLookupError",
+    "GuardrailResidencyViolation",
     "InvalidModelIdentifierError",
     "MissingSourceRegionError",
     "ModelOverrideError",
@@ -38,8 +45,10 @@ __all__ = [
     "ProfileNotAvailableError",
     "ResidencyError",
     "ResidencyViolation",
+    "ResidencyWarning",
     "RouteRefusedError",
     "SourceRegionNotAllowedError",
+    "TelemetryResidencyError",
     "UnknownModelError",
     "UnknownRegionError",
     "UnroutableModelError",
@@ -187,3 +196,81 @@ class ProfileNotAvailableError(RouteRefusedError):
 
 class ResidencyViolation(RouteRefusedError):
     """The call could be processed in a Region outside the policy."""
+
+
+class GuardrailResidencyViolation(ResidencyViolation):
+    """The call's guardrail would be evaluated in a Region outside the policy.
+
+    A guardrail with a *guardrail profile* (``crossRegionConfig``) has the prompt and the reply
+    evaluated in any destination Region of that profile for the source Region, whatever the
+    model's own route is.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        guardrail_id: str,
+        guardrail_version: str,
+        guardrail_profile_id: str | None,
+        model: str,
+        source_region: str,
+        policy_name: str,
+        outside_regions: Iterable[str] = (),
+        alternatives: Sequence[str] = (),
+    ) -> None:
+        self.guardrail_id = guardrail_id
+        self.guardrail_version = guardrail_version
+        self.guardrail_profile_id = guardrail_profile_id
+        super().__init__(
+            message,
+            model=model,
+            source_region=source_region,
+            policy_name=policy_name,
+            outside_regions=outside_regions,
+            alternatives=alternatives,
+        )
+
+
+class GuardrailLookupError(RouteRefusedError):
+    """Where the call's guardrail runs cannot be told (``GetGuardrail`` failed or found none).
+
+    Fail closed: a guardrail whose cross-Region config is unknown may be evaluated anywhere.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        guardrail_id: str,
+        guardrail_version: str,
+        model: str,
+        source_region: str,
+        policy_name: str,
+        alternatives: Sequence[str] = (),
+    ) -> None:
+        self.guardrail_id = guardrail_id
+        self.guardrail_version = guardrail_version
+        super().__init__(
+            message,
+            model=model,
+            source_region=source_region,
+            policy_name=policy_name,
+            alternatives=alternatives,
+        )
+
+
+class TelemetryResidencyError(ResidencyError):
+    """The call would be traced (with its inputs/outputs) to an endpoint the policy does not allow.
+
+    Raised by ``telemetry="refuse"`` before anything is sent to Bedrock or to the endpoint.
+    """
+
+    def __init__(self, message: str, *, policy_name: str, endpoints: Iterable[str]) -> None:
+        self.policy_name = policy_name
+        self.endpoints = tuple(sorted(set(endpoints)))
+        super().__init__(message)
+
+
+class ResidencyWarning(UserWarning):
+    """A call is allowed but moves data outside the policy (``telemetry="warn"``)."""

@@ -15,6 +15,9 @@ Policy as code (TOML or JSON, or a file named by ``LANGCHAIN_CRIS_POLICY``)::
     mode = "enforce"           # or "audit": send, but record the violation
     prefer = "geo"             # or "global" (cheapest, most capacity) / "in_region"
     allow_in_region = true     # plain model ids served in the source Region
+    telemetry = "warn"         # or "refuse" / "ignore": traces sent outside telemetry_endpoints
+    telemetry_endpoints = ["https://eu.api.smith.langchain.com"]   # URL prefixes allowed to
+                               # receive trace content (presets eu/europe: the LangSmith EU API)
 """
 
 from __future__ import annotations
@@ -28,18 +31,21 @@ from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from langchain_cris.errors import PolicyConflictError, PolicyError, PolicyFileError
 from langchain_cris.regions import region_table
 
-__all__ = ["POLICY_ENV_VAR", "Mode", "Preference", "ResidencyPolicy"]
+__all__ = ["POLICY_ENV_VAR", "Mode", "Preference", "ResidencyPolicy", "TelemetryMode"]
 
 POLICY_ENV_VAR = "LANGCHAIN_CRIS_POLICY"
 
 Mode = Literal["enforce", "audit"]
 Preference = Literal["geo", "global", "in_region"]
+TelemetryMode = Literal["warn", "refuse", "ignore"]
+_TELEMETRY_STRICTNESS: dict[str, int] = {"ignore": 0, "warn": 1, "refuse": 2}
 
 _FILE_ONLY_KEYS = ("preset", "add_regions", "exclude_regions")
 
@@ -78,6 +84,18 @@ class ResidencyPolicy(BaseModel):
     allow_in_region: bool = True
     """Whether plain model ids (served in the source Region only) are allowed."""
 
+    telemetry: TelemetryMode = "warn"
+    """What to do when a call would be traced (inputs/outputs) to an endpoint not in
+    ``telemetry_endpoints``: ``warn`` (one ``ResidencyWarning`` per endpoint and policy),
+    ``refuse`` (raise before anything is sent) or ``ignore``."""
+
+    telemetry_endpoints: frozenset[str] | None = None
+    """URL prefixes (``https://host[/path]``) allowed to receive trace content. ``None`` (not
+    set): the known endpoints whose geography the destination Regions cover (from
+    ``data/telemetry.json``: a policy covering every Region of the ``eu`` preset allows the
+    LangSmith EU instance, one covering ``us`` the US SaaS); see
+    :attr:`allowed_telemetry_endpoints`."""
+
     @model_validator(mode="before")
     @classmethod
     def _expand_preset(cls, data: Any) -> Any:
@@ -105,6 +123,17 @@ class ResidencyPolicy(BaseModel):
     def _coerce_regions(cls, value: Any) -> Any:
         if isinstance(value, str):
             return frozenset([value])
+        return value
+
+    @field_validator("telemetry_endpoints", mode="before")
+    @classmethod
+    def _coerce_endpoints(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, Iterable):
+            return frozenset(_normalize_endpoint(str(v)) for v in value)
         return value
 
     @field_validator("regions", "source_regions")
@@ -149,11 +178,32 @@ class ResidencyPolicy(BaseModel):
                 "mode": self.mode,
                 "prefer": self.prefer,
                 "allow_in_region": self.allow_in_region,
+                **self._telemetry_digest_fields(),
             },
             sort_keys=True,
             separators=(",", ":"),
         )
         return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def _telemetry_digest_fields(self) -> dict[str, Any]:
+        # Defaults are left out so the digest of a policy without telemetry rules is unchanged.
+        out: dict[str, Any] = {}
+        if self.telemetry != "warn":
+            out["telemetry"] = self.telemetry
+        if self.telemetry_endpoints is not None:
+            out["telemetry_endpoints"] = sorted(self.telemetry_endpoints)
+        return out
+
+    @property
+    def allowed_telemetry_endpoints(self) -> frozenset[str]:
+        """``telemetry_endpoints``, or when not set the known endpoints the Regions cover."""
+        if self.telemetry_endpoints is not None:
+            return self.telemetry_endpoints
+        return _covered_endpoints(self.regions)
+
+    def allows_endpoint(self, url: str) -> bool:
+        """True when ``url`` lies under an allowed telemetry endpoint (scheme, host, path)."""
+        return any(_under_prefix(url, p) for p in self.allowed_telemetry_endpoints)
 
     def allows_region(self, region: str) -> bool:
         return region in self.regions
@@ -277,7 +327,8 @@ class ResidencyPolicy(BaseModel):
 
     # -- algebra ------------------------------------------------------------------------
     def combine(self, other: ResidencyPolicy) -> ResidencyPolicy:
-        """Strictest wins: Region intersections, enforce beats audit, in-Region only if both.
+        """Strictest wins: Region intersections, enforce beats audit, in-Region only if both,
+        telemetry refuse > warn > ignore, telemetry endpoints intersect.
 
         Raises:
             PolicyConflictError: the two policies share no destination or no source Region.
@@ -298,6 +349,12 @@ class ResidencyPolicy(BaseModel):
             mode="enforce" if "enforce" in (self.mode, other.mode) else "audit",
             prefer=prefer,
             allow_in_region=self.allow_in_region and other.allow_in_region,
+            telemetry=max(self.telemetry, other.telemetry, key=_TELEMETRY_STRICTNESS.__getitem__),
+            telemetry_endpoints=None
+            if self.telemetry_endpoints is None and other.telemetry_endpoints is None
+            else _intersect_endpoints(
+                self.allowed_telemetry_endpoints, other.allowed_telemetry_endpoints
+            ),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -311,7 +368,55 @@ class ResidencyPolicy(BaseModel):
         }
         if self.source_regions:
             out["source_regions"] = sorted(self.source_regions)
+        if self.telemetry != "warn":
+            out["telemetry"] = self.telemetry
+        if self.telemetry_endpoints is not None:
+            out["telemetry_endpoints"] = sorted(self.telemetry_endpoints)
         return out
+
+
+def _covered_endpoints(regions: frozenset[str]) -> frozenset[str]:
+    """Known endpoints whose geography ``regions`` cover: every Region of the preset the data
+    file lists an endpoint under is allowed (``eu`` -> the LangSmith EU instance)."""
+    from langchain_cris.data import load_data_file
+
+    presets = region_table().presets
+    table = load_data_file("telemetry.json").get("preset_endpoints") or {}
+    found: set[str] = set()
+    for preset, endpoints in table.items():
+        if preset in presets and presets[preset].regions <= regions:
+            found.update(_normalize_endpoint(e) for e in endpoints)
+    return frozenset(found)
+
+
+def _normalize_endpoint(url: str) -> str:
+    """``https://Host:443/path/`` -> ``https://host/path``; refuses what is not an http(s) URL."""
+    parsed = urlsplit(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ValueError(
+            f"telemetry endpoint {url!r} is not an http(s) URL prefix; "
+            "expected e.g. 'https://eu.api.smith.langchain.com'"
+        )
+    default_port = 443 if parsed.scheme == "https" else 80
+    port = parsed.port
+    host = parsed.hostname.lower() + (f":{port}" if port and port != default_port else "")
+    return f"{parsed.scheme}://{host}{parsed.path.rstrip('/')}"
+
+
+def _under_prefix(url: str, prefix: str) -> bool:
+    """Same scheme and host, and the path at or below the prefix's (on a ``/`` boundary)."""
+    try:
+        normalized = _normalize_endpoint(url)
+    except ValueError:
+        return False
+    return normalized == prefix or normalized.startswith(prefix + "/")
+
+
+def _intersect_endpoints(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
+    """Prefixes allowed by both: each prefix of one side that lies under a prefix of the other."""
+    return frozenset(p for p in a if any(_under_prefix(p, q) for q in b)) | frozenset(
+        q for q in b if any(_under_prefix(q, p) for p in a)
+    )
 
 
 def _load_toml(text: str) -> Any:

@@ -70,6 +70,8 @@ _CALL_KEYS = (
     "attempts",
     "cost",
     "chain",
+    "guardrail",
+    "trace_destinations",
 )
 
 
@@ -100,7 +102,11 @@ def call_record(*, ts: str | None = None, **fields: Any) -> dict[str, Any]:
         )
     record: dict[str, Any] = {"record": "call", "schema": SCHEMA_VERSION, "ts": ts or format_ts()}
     for key in _CALL_KEYS:
-        default: Any = [] if key in ("allowed_regions", "destination_regions", "attempts") else None
+        default: Any = (
+            []
+            if key in ("allowed_regions", "destination_regions", "attempts", "trace_destinations")
+            else None
+        )
         record[key] = fields.get(key, default)
     if record["outcome"] is None:
         record["outcome"] = "ok"

@@ -20,6 +20,7 @@ from langchain_cris.emulator.aws_errors import AwsError, Protocol
 from langchain_cris.emulator.cloudtrail import CallIdentity
 from langchain_cris.emulator.control_api import ControlApi
 from langchain_cris.emulator.control_plane import ControlPlane
+from langchain_cris.emulator.guardrails import GuardrailApi
 from langchain_cris.emulator.protocol import Request, Response, parse_authorization
 from langchain_cris.emulator.runtime import RUNTIME_ACTIONS, Runtime
 from langchain_cris.emulator.state import EmulatorState
@@ -39,6 +40,7 @@ class Emulator:
         self.runtime = Runtime(state)
         self.control_plane = ControlPlane(state)
         self.control_api = ControlApi(state)
+        self.guardrail_api = GuardrailApi(state.guardrails, state.config.account_id)
 
     def handle(self, request: Request) -> Response:
         segments = [unquote(s) for s in request.path.split("/")[1:]]
@@ -84,9 +86,10 @@ class Emulator:
             route = ("GetInferenceProfile", lambda: cp.get_inference_profile(segments[1], source))
         elif segments == ["foundation-models"] and request.method == "GET":
             route = ("ListFoundationModels", lambda: cp.list_foundation_models(request, source))
+        route = route or self.guardrail_api.route(request, segments, source)
         if route is None:
             return self._unknown_operation()
-        model_id = segments[1] if len(segments) == 2 else None
+        model_id = segments[1] if len(segments) == 2 and route[0] != "GetGuardrail" else None
         return self._logged("bedrock", route[0], source, model_id, route[1], "rest-json")
 
     # -- JSON 1.1 services ---------------------------------------------------------------------

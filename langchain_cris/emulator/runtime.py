@@ -36,6 +36,7 @@ from langchain_cris.emulator.cloudtrail import (
 )
 from langchain_cris.emulator.config import FaultRule
 from langchain_cris.emulator.converse import converse_body, stream_events, validate_converse
+from langchain_cris.emulator.guardrails import GuardrailRun, guardrail_run
 from langchain_cris.emulator.invocation_logs import build_log_record
 from langchain_cris.emulator.invoke_formats import (
     Family,
@@ -111,6 +112,7 @@ class _Call:
     reply: Reply | None = None
     base_model: str | None = None
     api_event: dict[str, Any] | None = None
+    guardrail: GuardrailRun | None = None
 
 
 class Runtime:
@@ -156,6 +158,10 @@ class Runtime:
             assert family is not None
             converse = to_converse_request(family, body)
         validate_converse(converse, model_id=target.base_model)
+        if is_converse:
+            call.guardrail = guardrail_run(self.state.guardrails, converse, call.source)
+            if call.guardrail is not None and call.guardrail.input_blocked:
+                return self._blocked_input(call, body, call.guardrail)
         scripted = self.state.script.pop()
         if isinstance(scripted, FaultRule) and scripted.kind == "throttle":
             raise throttling(scripted.message or throttling().message)
@@ -165,6 +171,8 @@ class Runtime:
         )
         self._route(call, target, call.reply.total_tokens)
         assert call.served is not None
+        if call.guardrail is not None:
+            call.reply = call.guardrail.check_output(call.reply)
         fault = scripted if isinstance(scripted, FaultRule) else None
         fault = fault or self.state.simulation.draw_fault(
             call.served, call.operation, call.model_id
@@ -182,12 +190,14 @@ class Runtime:
             return Response(fault=kind, hang_seconds=fault.seconds, delay=first)
         if call.operation == "Converse":
             payload = converse_body(call.reply, latency_ms)
+            _add_trace(payload, call.guardrail)
             response = Response.json(payload)
             response.delay = first + per_token * call.reply.output_tokens
             self._record(call, outcome="ok", status=200, input_body=body, output_body=payload)
             return response
         if call.operation == "ConverseStream":
             events = list(stream_events(call.reply, latency_ms))
+            _add_trace(events[-1][1], call.guardrail)
             frames = _frames(events, per_token, fault)
             outcome = f"fault:{fault.kind}" if fault else "ok"
             output = [{name: payload} for name, payload, _ in events]
@@ -204,6 +214,20 @@ class Runtime:
         chunks = _invoke_stream_chunks(family, native, call.reply, latency_ms, first)
         frames = _frames(chunks, per_token, fault)
         return _stream_response(self._completing(frames, call, fault), first)
+
+    def _blocked_input(self, call: _Call, body: Any, run: GuardrailRun) -> Response:
+        """The guardrail blocked the input: the model is never invoked (nothing is served)."""
+        call.reply = run.blocked_input_reply()
+        if call.operation == "Converse":
+            payload = converse_body(call.reply, 1)
+            _add_trace(payload, run)
+            self._record(call, outcome="ok", status=200, input_body=body, output_body=payload)
+            return Response.json(payload)
+        events = list(stream_events(call.reply, 1))
+        _add_trace(events[-1][1], run)
+        output = [{name: payload} for name, payload, _ in events]
+        self._record(call, outcome="ok", status=200, input_body=body, output_body=output)
+        return _stream_response(_frames(events, 0.0, None), 0.0)
 
     # -- model identifiers -------------------------------------------------------------------
     def resolve(self, model_id: str, source: str) -> Target:
@@ -317,6 +341,8 @@ class Runtime:
                 input_tokens=reply.input_tokens if reply else 0,
                 output_tokens=reply.output_tokens if reply else 0,
                 attempted_regions=call.attempted,
+                guardrail_id=call.guardrail.guardrail.guardrail_id if call.guardrail else None,
+                guardrail_region=call.guardrail.region if call.guardrail else None,
             )
         )
         if cloudtrail:
@@ -412,6 +438,13 @@ class Runtime:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _add_trace(payload: dict[str, Any], run: GuardrailRun | None) -> None:
+    """The guardrail trace on a Converse body or the stream's ``metadata`` event."""
+    trace = run.trace_payload() if run is not None else None
+    if trace is not None:
+        payload["trace"] = trace
+
+
 def _fm_arn(region: str, model_id: str) -> str:
     return f"arn:aws:bedrock:{region}::foundation-model/{model_id}"
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from langchain_cris.catalog import ProfileCatalog
 from langchain_cris.emulator.cloudtrail import CloudTrail
 from langchain_cris.emulator.config import EmulatorConfig
+from langchain_cris.emulator.guardrails import GuardrailStore
 from langchain_cris.emulator.invocation_logs import InvocationLogs
 from langchain_cris.emulator.script import Script
 from langchain_cris.emulator.simulation import Simulation
@@ -39,6 +40,8 @@ class EmulatorState:
     #: Application profiles: ARN -> (name, description, tags, created epoch).
     application_profiles: dict[str, dict[str, object]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Guardrails per Region (``CreateGuardrail``), applied on Converse/ConverseStream.
+    guardrails: GuardrailStore = field(default_factory=GuardrailStore)
 
     @classmethod
     def create(cls, config: EmulatorConfig) -> EmulatorState:
@@ -64,5 +67,6 @@ class EmulatorState:
         self.invocation_logs.clear()
         self.wire_log.clear()
         self.script.clear()
+        self.guardrails.clear()
         with self.lock:
             self.application_profiles.clear()

@@ -32,6 +32,8 @@ class WireRecord:
         input_tokens: Input tokens (0 if not served).
         output_tokens: Output tokens (0 if not served).
         attempted_regions: Regions tried in order, including full or throttled ones.
+        guardrail_id: The guardrail applied on the call (``None`` without ``guardrailConfig``).
+        guardrail_region: The Region that guardrail evaluated the call in.
     """
 
     time: float
@@ -46,6 +48,8 @@ class WireRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     attempted_regions: tuple[str, ...] = ()
+    guardrail_id: str | None = None
+    guardrail_region: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

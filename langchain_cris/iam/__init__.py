@@ -25,9 +25,11 @@ and ConverseStream are authorized as these two actions.
 
 This package is the public face; the work is split by concern into modules:
 ``plan`` (which routes are allowed), ``statements`` (identity policy),
-``scp`` (SCP), ``document`` (the document type), ``explain`` (``explain()``
-text) and ``arns`` (ARN, action and condition-key spellings, Region lists for people).
-Imports run one way: ``arns`` ← ``plan`` ← ``explain`` ← ``document`` ← ``statements``/``scp``.
+``scp`` (SCP), ``guardrails`` (guardrail profiles: ``ApplyGuardrail`` on the profile in every
+destination Region, granted only inside the policy), ``document`` (the document type),
+``explain`` (``explain()`` text) and ``arns`` (ARN, action and condition-key spellings, Region
+lists for people). Imports run one way: ``arns`` ← ``plan`` ← ``explain`` ← ``document`` ←
+``statements``/``scp`` ← ``guardrails``.
 
 Example:
     .. code-block:: python
@@ -56,6 +58,7 @@ from langchain_cris.iam.document import (
     StatementInfo,
 )
 from langchain_cris.iam.document import DocumentKind as DocumentKind
+from langchain_cris.iam.guardrails import build_guardrail_policy
 from langchain_cris.iam.plan import Grant, GrantKind, GrantPlan, plan_grants
 from langchain_cris.iam.scp import build_scp
 from langchain_cris.iam.statements import InvalidAccountIdError, build_identity_policy
@@ -71,6 +74,7 @@ __all__ = [
     "IamDocument",
     "InvalidAccountIdError",
     "StatementInfo",
+    "build_guardrail_policy",
     "build_identity_policy",
     "build_scp",
     "plan_grants",

@@ -131,9 +131,49 @@ def trace_metadata(record: Mapping[str, Any]) -> dict[str, Any]:
         "cost",
     )
     out = {f"cris_{k}": record[k] for k in keys if record.get(k) not in (None, [])}
+    out.update(side_channel_metadata(record))
     if record.get("policy"):
         out["cris_policy_name"] = record["policy"]
     return out
+
+
+def side_channel_metadata(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``cris_guardrail_*`` and ``cris_trace_endpoints``: the prompt's other destinations."""
+    out: dict[str, Any] = {}
+    guardrail = record.get("guardrail")
+    if isinstance(guardrail, Mapping):
+        out["cris_guardrail_id"] = guardrail.get("guardrail_id")
+        if guardrail.get("guardrail_profile_id"):
+            out["cris_guardrail_profile_id"] = guardrail["guardrail_profile_id"]
+        out["cris_guardrail_regions"] = list(guardrail.get("destination_regions") or ())
+    traces = record.get("trace_destinations") or ()
+    if traces:
+        out["cris_trace_endpoints"] = sorted({str(t.get("endpoint")) for t in traces})
+    return out
+
+
+def refusal_side_channels(error: BaseException) -> dict[str, Any]:
+    """Audit fields of a guardrail or telemetry refusal (what it would have reached)."""
+    guardrail_id = getattr(error, "guardrail_id", None)
+    if guardrail_id is not None:
+        return {
+            "guardrail": {
+                "guardrail_id": guardrail_id,
+                "guardrail_version": getattr(error, "guardrail_version", None),
+                "guardrail_profile_id": getattr(error, "guardrail_profile_id", None),
+                "source_region": getattr(error, "source_region", None),
+                "outside_regions": sorted(getattr(error, "outside_regions", ()) or ()),
+                "violations": [str(error)],
+            }
+        }
+    endpoints = getattr(error, "endpoints", None)
+    if endpoints:
+        return {
+            "trace_destinations": [
+                {"kind": "langsmith", "endpoint": e, "content": True} for e in endpoints
+            ]
+        }
+    return {}
 
 
 def tags(record: Mapping[str, Any]) -> list[str]:
@@ -183,6 +223,8 @@ def fields_from_contract(cris: Mapping[str, Any], start: RunStart) -> dict[str, 
         "served_region": cris.get("served_region") or PENDING,
         "attempts": list(cris.get("attempts") or ()),
         "cost": cris.get("cost"),
+        "guardrail": cris.get("guardrail"),
+        "trace_destinations": list(cris.get("trace_destinations") or ()),
     }
 
 

@@ -316,6 +316,7 @@ class CRISCallbackHandler(BaseCallbackHandler):
         }
         if isinstance(error, ResidencyError):
             fields["outcome"] = "refused"
+            fields.update(facts.refusal_side_channels(error))  # guardrail / trace refusals
             if isinstance(error, RouteRefusedError):
                 fields["model_id"] = error.model
                 fields["source_region"] = error.source_region

@@ -30,6 +30,7 @@ CALL_KEYS = {
     "model_id", "profile_id", "profile_arn", "geography", "source_region", "allowed_regions",
     "destination_regions", "request_id", "latency_ms", "input_tokens", "output_tokens",
     "outcome", "error_type", "served_region", "attempts", "cost", "chain",
+    "guardrail", "trace_destinations",
 }  # fmt: skip
 
 

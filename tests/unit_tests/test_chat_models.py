@@ -316,7 +316,9 @@ def test_response_metadata_contract(fake: FakeBedrock) -> None:
         "base_model_id", "geography", "route_kind", "source_region", "destination_regions",
         "allowed_regions", "request_id", "served_region", "violations", "attempts", "run_id",
         "cost",
+        "guardrail", "trace_destinations",
     }  # fmt: skip
+    assert cris["guardrail"] is None
     assert cris["model_id"] == cris["profile_id"] == "eu." + SONNET
     assert cris["profile_arn"].endswith(":inference-profile/eu." + SONNET)
     assert cris["base_model_id"] == SONNET
