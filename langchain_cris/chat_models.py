@@ -596,15 +596,23 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             return None
         if state.user_client or state.pool is not state.own_pool:
             return None
-        key = endpoint_key(
+        # The key hashes the endpoint and identity; it is recomputed only when one of them
+        # changed (fields may be reassigned), so a call pays a tuple compare, not a SHA-256.
+        # The memo holds the model's own field values (``SecretStr`` objects), no plain secret.
+        fields = (
             self.endpoint_url,
             self.credentials_profile_name,
-            _secret(self.aws_access_key_id),
-            _secret(self.bedrock_api_key),
+            self.aws_access_key_id,
+            self.bedrock_api_key,
         )
+        memo = state.live_key
+        if memo is None or memo[0] != fields:
+            url, profile, key_id, api_key = fields
+            digest = endpoint_key(url, profile, _secret(key_id), _secret(api_key))
+            memo = state.live_key = (fields, digest)
         return live_catalog_for(
             self._base_catalog(),
-            key,
+            memo[1],
             lambda region: self._new_client("bedrock", region),
             label=self.endpoint_url or "AWS",
         )
