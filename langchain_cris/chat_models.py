@@ -545,12 +545,24 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             if found is None:
                 raise _no_policy_error()
             policy, route = found, self._resolve(model, found)
-        settings = FailoverSettings(
-            max_attempts=1 + self.max_failover_attempts,
-            backoff_base=self.failover_backoff,
-            backoff_max=self.failover_backoff_max,
-        )
-        return CallPlan(route, policy, self._catalog(), settings, run_id), user_rm
+        return CallPlan(route, policy, self._catalog(), self._failover_settings(), run_id), user_rm
+
+    def _failover_settings(self) -> FailoverSettings:
+        """The model's failover settings, rebuilt only when a field changed (frozen, shared)."""
+        state = self._cris
+        values = (1 + self.max_failover_attempts, self.failover_backoff, self.failover_backoff_max)
+        settings = state.failover_settings
+        if (
+            settings is None
+            or (
+                settings.max_attempts,
+                settings.backoff_base,
+                settings.backoff_max,
+            )
+            != values
+        ):
+            settings = state.failover_settings = FailoverSettings(*values)
+        return settings
 
     def _policy(self, sources: PolicySources) -> ResidencyPolicy | None:
         """The documented order: the policy in force (see ``PolicySources``), the model's own

@@ -46,6 +46,8 @@ class ModelTransport:
         self.apool: AsyncRuntime | None = None
         #: ``(endpoint and identity, live-catalog key)`` of the last call (see ``_live``).
         self.live_key: tuple[tuple[Any, ...], str] | None = None
+        #: The last call's ``FailoverSettings`` (frozen; see ``_failover_settings``).
+        self.failover_settings: Any = None
 
     def async_runtime(self, build: Callable[[], AsyncRuntime]) -> AsyncRuntime | None:
         """The native async transport, or ``None`` when async must use the thread pool.
