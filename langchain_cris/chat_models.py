@@ -561,13 +561,25 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             if found is None:
                 raise _no_policy_error()
             policy, route = found, self._resolve(model, found)
-        settings = FailoverSettings(
-            max_attempts=1 + self.max_failover_attempts,
-            backoff_base=self.failover_backoff,
-            backoff_max=self.failover_backoff_max,
-        )
-        plan = CallPlan(route, policy, self._catalog(), settings, run_id)
+        plan = CallPlan(route, policy, self._catalog(), self._failover_settings(), run_id)
         return plan_for_model(self, plan, kwargs, run_manager), user_rm  # guardrail, traces
+
+    def _failover_settings(self) -> FailoverSettings:
+        """The model's failover settings, rebuilt only when a field changed (frozen, shared)."""
+        state = self._cris
+        values = (1 + self.max_failover_attempts, self.failover_backoff, self.failover_backoff_max)
+        settings = state.failover_settings
+        if (
+            settings is None
+            or (
+                settings.max_attempts,
+                settings.backoff_base,
+                settings.backoff_max,
+            )
+            != values
+        ):
+            settings = state.failover_settings = FailoverSettings(*values)
+        return settings
 
     def _policy(self, sources: PolicySources) -> ResidencyPolicy | None:
         """The documented order: the policy in force (see ``PolicySources``), the model's own
@@ -613,15 +625,23 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             return None
         if state.user_client or state.pool is not state.own_pool:
             return None
-        key = endpoint_key(
+        # The key hashes the endpoint and identity; it is recomputed only when one of them
+        # changed (fields may be reassigned), so a call pays a tuple compare, not a SHA-256.
+        # The memo holds the model's own field values (``SecretStr`` objects), no plain secret.
+        fields = (
             self.endpoint_url,
             self.credentials_profile_name,
-            _secret(self.aws_access_key_id),
-            _secret(self.bedrock_api_key),
+            self.aws_access_key_id,
+            self.bedrock_api_key,
         )
+        memo = state.live_key
+        if memo is None or memo[0] != fields:
+            url, profile, key_id, api_key = fields
+            digest = endpoint_key(url, profile, _secret(key_id), _secret(api_key))
+            memo = state.live_key = (fields, digest)
         return live_catalog_for(
             self._base_catalog(),
-            key,
+            memo[1],
             lambda region: self._new_client("bedrock", region),
             label=self.endpoint_url or "AWS",
         )

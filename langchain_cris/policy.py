@@ -168,6 +168,12 @@ class ResidencyPolicy(BaseModel):
         """True when every commercial Region is allowed (a ``global.`` profile can comply)."""
         return region_table().partition_regions("aws") <= self.regions
 
+    def __hash__(self) -> int:
+        # Routing caches key on the policy every call; pydantic's frozen hash re-hashes every
+        # field each time. The digest is a function of the fields (equal policies, equal
+        # digests), computed once per instance.
+        return hash(self.digest)
+
     @cached_property
     def digest(self) -> str:
         """Stable short digest of the policy's content, for traces and audit records."""

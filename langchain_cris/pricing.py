@@ -299,6 +299,8 @@ def sum_decimal(values: Iterable[Any]) -> Decimal:
 
 
 def _usd(value: Decimal) -> float:
+    if not value:  # most token types of a call are unused: no quantize needed for zero
+        return 0.0
     return float(value.quantize(COST_PLACES))
 
 

@@ -44,6 +44,10 @@ class ModelTransport:
         self.source_region: str | None = None
         #: The native async transport, built on the first async call (``None`` until then).
         self.apool: AsyncRuntime | None = None
+        #: ``(endpoint and identity, live-catalog key)`` of the last call (see ``_live``).
+        self.live_key: tuple[tuple[Any, ...], str] | None = None
+        #: The last call's ``FailoverSettings`` (frozen; see ``_failover_settings``).
+        self.failover_settings: Any = None
 
     def async_runtime(self, build: Callable[[], AsyncRuntime]) -> AsyncRuntime | None:
         """The native async transport, or ``None`` when async must use the thread pool.
