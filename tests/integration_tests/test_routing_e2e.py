@@ -244,6 +244,7 @@ def shared_bedrock() -> Iterator[LocalBedrock]:
         yield bedrock
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1800)  # 12,000 calls: a bound on a hang, not a speed target
 def test_property_no_request_ever_leaves_the_policy(shared_bedrock: LocalBedrock) -> None:
     bedrock = shared_bedrock
