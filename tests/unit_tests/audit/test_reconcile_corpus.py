@@ -180,8 +180,10 @@ def _live(
 ) -> tuple[list[tuple[PendingCall, Finding]], list[PendingCall]]:
     results: list[tuple[PendingCall, Finding]] = []
     given_up: list[PendingCall] = []
-    lookup = CloudTrailLookup(
-        AwsClients(cloudtrail_client_factory=lambda region: client), limiter=None
+    lookup = CloudTrailLookup(  # "now" is the corpus's hour, whatever today's date is
+        AwsClients(cloudtrail_client_factory=lambda region: client),
+        limiter=None,
+        clock=lambda: CALL_TIME + timedelta(minutes=30),
     )
     rec = ServedRegionReconciler(
         [lookup],
