@@ -35,7 +35,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ class _CrisCapture(BaseCallbackHandler):
 
 def examples() -> list[Example]:
     """The dataset as LangSmith ``Example`` objects (stable ids, so runs compare across runs)."""
-    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
     return [
         Example(
             id=uuid.uuid5(DATASET_ID, question),

@@ -3,6 +3,17 @@
 Public API (pinned by ``tests/unit_tests/test_imports.py``).
 """
 
+import sys
+
+if sys.version_info < (3, 11):  # noqa: UP036 - pip refuses the install (requires-python)
+    # Before 3.11 asyncio cannot start a task in a given context, so LangGraph cannot hand a
+    # node's config to a model the node calls without one, and a tenant's policy from an agent's
+    # context would not reach it: the residency guarantee would not hold in async agents.
+    raise ImportError(
+        f"langchain-cris needs Python 3.11 or newer (this is {sys.version.split()[0]}): before "
+        "3.11 asyncio cannot give a task a context, so async agents could lose the policy"
+    )
+
 # Importing _plain_bedrock routes plain ChatBedrockConverse models under a policy in force.
 from langchain_cris import _plain_bedrock  # noqa: F401
 from langchain_cris.audit.records import ViolationEvent

@@ -26,7 +26,6 @@ import difflib
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -426,13 +425,6 @@ def _intersect_endpoints(a: frozenset[str], b: frozenset[str]) -> frozenset[str]
 
 
 def _load_toml(text: str) -> Any:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError as exc:
-            raise PolicyError(
-                "reading TOML on Python 3.10 needs tomli: pip install 'langchain-cris[toml]'"
-            ) from exc
+    import tomllib
+
     return tomllib.loads(text)

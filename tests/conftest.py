@@ -80,8 +80,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
     import time_machine
 
-    traveller = time_machine.travel(
-        dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days), tick=True
-    )
+    traveller = time_machine.travel(dt.datetime.now(dt.UTC) + dt.timedelta(days=days), tick=True)
     traveller.start()
     config.add_cleanup(traveller.stop)

@@ -19,7 +19,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 __all__ = [
@@ -70,18 +70,18 @@ def parse_time(value: Any) -> datetime:
         AuditInputError: the value is missing or not a timestamp.
     """
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         # Epoch milliseconds are what CloudWatch Logs uses; seconds what boto3 users pass.
         seconds = value / 1000.0 if value > 1e11 else float(value)
-        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        return datetime.fromtimestamp(seconds, tz=UTC)
     if type(value) is str and value:
         text = value[:-1] + "+00:00" if value[-1] in "Zz" else value
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise AuditInputError(f"timestamp {value!r} is not ISO 8601") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise AuditInputError(f"timestamp {value!r} is missing or not a string/number")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from langchain_cris.audit.records import Evidence, parse_ts, reconciliation_record
@@ -104,7 +104,7 @@ def stronger(a: Finding | None, b: Finding | None) -> Finding | None:
 
 def utc_now() -> datetime:
     """The wall clock in UTC: the default wherever a ``clock`` can be injected."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class EvidenceIndex:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 __all__ = [
@@ -77,7 +77,7 @@ _CALL_KEYS = (
 
 def format_ts(when: datetime | None = None) -> str:
     """UTC time with milliseconds and a ``Z`` suffix, e.g. ``2026-11-26T12:00:00.123Z``."""
-    when = (when or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (when or datetime.now(UTC)).astimezone(UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
@@ -85,7 +85,7 @@ def parse_ts(text: str) -> datetime:
     """Read back a :func:`format_ts` timestamp (any ISO 8601 with ``Z`` or offset)."""
     value = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def call_record(*, ts: str | None = None, **fields: Any) -> dict[str, Any]:

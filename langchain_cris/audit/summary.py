@@ -8,7 +8,7 @@ each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from langchain_cris.policy import ResidencyPolicy
@@ -34,7 +34,7 @@ RouteClass = Literal["profile", "global", "in_region", "application", "unknown"]
 
 def iso_utc(when: datetime) -> str:
     """``2026-11-26T12:00:00Z``: the one timestamp spelling every format uses."""
-    return when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

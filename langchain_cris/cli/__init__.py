@@ -13,7 +13,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from langchain_cris.errors import ResidencyError
 
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def utc_now() -> datetime:
     """The wall clock, in UTC: the default ``clock`` of :func:`main`."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def main(argv: Sequence[str] | None = None, *, clock: Callable[[], datetime] = utc_now) -> int:

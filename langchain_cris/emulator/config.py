@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,11 +271,7 @@ def _check_keys(what: str, data: Mapping[str, Any], cls: type) -> None:
 
 
 def _load_toml(text: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
+    import tomllib
 
-        return tomllib.loads(text)
-    import tomli  # the ``toml`` extra
-
-    result: dict[str, Any] = tomli.loads(text)
+    result: dict[str, Any] = tomllib.loads(text)
     return result

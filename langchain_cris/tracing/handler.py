@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from os import PathLike
 from types import TracebackType
 from typing import Any, Literal
@@ -84,7 +84,7 @@ def _running_in_event_loop() -> bool:
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class CRISCallbackHandler(BaseCallbackHandler):

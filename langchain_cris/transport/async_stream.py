@@ -7,7 +7,6 @@ response is dropped on ``break``, an error or task cancellation.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import Any
@@ -105,8 +104,7 @@ def _stream_transport_error(exc: Exception, stream: Any) -> Exception | None:
     import aiohttp
     from botocore.exceptions import ReadTimeoutError, ResponseStreamingError
 
-    # TimeoutError is not asyncio.TimeoutError before Python 3.11 (and is an OSError there).
-    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError, TimeoutError)):
+    if isinstance(exc, (aiohttp.ServerTimeoutError, TimeoutError)):
         raw = getattr(stream, "_raw_stream", None)
         return ReadTimeoutError(endpoint_url=str(getattr(raw, "url", "")), error=exc)
     if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError)):

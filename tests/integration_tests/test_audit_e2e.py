@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def traffic(tmp_path: Path) -> Any:
 
 
 def _window() -> dict[str, datetime]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return {"start_time": now - timedelta(hours=1), "end_time": now + timedelta(minutes=5)}
 
 
@@ -158,7 +158,7 @@ def test_europe_policy_accepts_london_but_not_global(traffic: Any) -> None:
 def test_cross_check_with_an_audit_log(traffic: Any, tmp_path: Path) -> None:
     _bedrock, ids, _served = traffic
     log = tmp_path / "cris-audit.jsonl"
-    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     lines = [
         {
             "record": "call",

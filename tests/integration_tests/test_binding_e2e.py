@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any, TypedDict
 
-import pytest
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import RunnableParallel
@@ -15,7 +13,6 @@ from langchain_core.tools import tool
 from langchain_cris.binding import with_residency
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.emulator import LocalBedrock
-from langchain_cris.errors import NoPolicyError
 from langchain_cris.policy import ResidencyPolicy
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -69,16 +66,6 @@ async def test_async_agent_and_events(local_bedrock: LocalBedrock) -> None:
     local_bedrock.script.tool_call("get_weather", {"city": "Paris"})
     local_bedrock.script.reply("It is sunny in Paris.")
     agent = with_residency(create_agent(make_llm(local_bedrock), tools=[get_weather]), GLOBAL)
-    if sys.version_info < (3, 11):
-        # Before 3.11 asyncio cannot start a task in a given context, so LangGraph cannot hand
-        # a node's config to a model it calls without one: the call must fail closed.
-        with pytest.raises(NoPolicyError):
-            async for _ in agent.astream_events(
-                {"messages": [("human", "Weather in Paris?")]}, version="v2"
-            ):
-                pass
-        assert sent(local_bedrock) == []
-        return
     events = [
         e
         async for e in agent.astream_events(

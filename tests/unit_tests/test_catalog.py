@@ -89,7 +89,7 @@ def _summary(
     ptype: str = "SYSTEM_DEFINED",
     arn: str | None = None,
 ) -> dict[str, Any]:
-    now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     return {
         "inferenceProfileName": profile_id,
         "inferenceProfileArn": arn

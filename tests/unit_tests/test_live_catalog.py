@@ -30,7 +30,7 @@ EVERYWHERE = frozenset(TABLE.regions)
 
 
 def _summary(pid: str, arns: list[str], ptype: str = "SYSTEM_DEFINED") -> dict[str, Any]:
-    now = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     return {
         "inferenceProfileName": pid,
         "inferenceProfileArn": f"arn:aws:bedrock:eu-central-1:123456789012:inference-profile/{pid}",

@@ -7,7 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from langchain_cris.audit.sink import AuditSink, read_audit_log
 from langchain_cris.cli import main as cli_main
 
 EU = ["eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-3"]
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 
 
 def _call(

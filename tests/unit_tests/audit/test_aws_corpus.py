@@ -8,6 +8,7 @@ served Region is never claimed more strongly than the evidence allows.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -328,15 +329,15 @@ def test_corpus_readme_names_every_file() -> None:
 
 
 def _t0():  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime(2020, 1, 1, tzinfo=timezone.utc)
+    return datetime(2020, 1, 1, tzinfo=UTC)
 
 
 def _t1():  # type: ignore[no-untyped-def]
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime(2027, 1, 1, tzinfo=timezone.utc)
+    return datetime(2027, 1, 1, tzinfo=UTC)
 
 
 def test_streams_whose_completion_never_comes_stop_waiting_past_the_horizon() -> None:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from langchain_cris.audit.verify import verify_logs
 
 REPO = Path(__file__).resolve().parents[3]
 KEY = b"k" * 32
-FIXED = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+FIXED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def _lines(path: Path) -> list[bytes]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from langchain_cris.audit._progress import Progress
 from langchain_cris.cli import main
 from tests.unit_tests.audit.factories import ct_event, inv_record, write_lines, write_records
 
-NOW = datetime(2026, 11, 26, 13, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
 """"Now" for the live-lookup tests: an hour after the factories' events (12:00)."""
 
 
@@ -239,9 +239,9 @@ def test_progress_draws_on_a_tty_only() -> None:
 def test_since_accepts_iso_and_ages() -> None:
     from langchain_cris.cli.audit import _when
 
-    now = datetime(2026, 11, 26, 12, tzinfo=timezone.utc)
-    assert _when("90m", now) == datetime(2026, 11, 26, 10, 30, tzinfo=timezone.utc)
-    assert _when("2026-11-25T00:00:00Z", now) == datetime(2026, 11, 25, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    assert _when("90m", now) == datetime(2026, 11, 26, 10, 30, tzinfo=UTC)
+    assert _when("2026-11-25T00:00:00Z", now) == datetime(2026, 11, 25, tzinfo=UTC)
     assert _when(None, now) is None
 
 

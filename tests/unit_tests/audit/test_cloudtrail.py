@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -21,8 +21,8 @@ from langchain_cris.audit.cloudtrail import (
 )
 from tests.unit_tests.audit.factories import ACCOUNT, ct_event, write_lines, write_records
 
-T0 = datetime(2026, 11, 26, 11, 0, tzinfo=timezone.utc)
-T1 = datetime(2026, 11, 26, 13, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+T1 = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
 
 
 class Errors(list[tuple[str, Exception]]):
@@ -37,7 +37,7 @@ def test_rerouted_event_names_the_served_region() -> None:
         request_id="r1",
         event_id="evt-r1",
         event_name="Converse",
-        event_time=datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc),
+        event_time=datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
         source_region="eu-central-1",
         served_region="eu-west-3",
         rerouted=True,
@@ -116,7 +116,7 @@ def test_malformed_bedrock_events_raise(change: dict[str, object], message: str)
 
 
 def test_parse_time_forms() -> None:
-    expected = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+    expected = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
     assert parse_time("2026-11-26T12:00:00Z") == expected
     assert parse_time("2026-11-26T12:00:00+00:00") == expected
     assert parse_time(expected.timestamp()) == expected
@@ -271,7 +271,7 @@ def _lookup_item(event: dict[str, object]) -> dict[str, object]:
         "EventId": str(event["eventID"]),
         "EventName": str(event["eventName"]),
         "ReadOnly": "true",
-        "EventTime": datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc),
+        "EventTime": datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
         "EventSource": str(event["eventSource"]),
         "Username": "app",
         "Resources": [],

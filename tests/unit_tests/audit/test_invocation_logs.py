@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -20,8 +20,8 @@ from langchain_cris.audit.invocation_logs import (
 )
 from tests.unit_tests.audit.factories import ACCOUNT, ct_event, inv_record, write_lines
 
-T0 = datetime(2026, 11, 26, 11, 0, tzinfo=timezone.utc)
-T1 = datetime(2026, 11, 26, 13, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 11, 0, tzinfo=UTC)
+T1 = datetime(2026, 11, 26, 13, 0, tzinfo=UTC)
 
 
 class Errors(list[tuple[str, Exception]]):
@@ -35,7 +35,7 @@ def test_parse_full_record() -> None:
     )
     assert entry == InvocationLogEntry(
         request_id="r1",
-        timestamp=datetime(2026, 11, 26, 12, 0, 1, tzinfo=timezone.utc),
+        timestamp=datetime(2026, 11, 26, 12, 0, 1, tzinfo=UTC),
         source_region="eu-central-1",
         served_region="eu-west-3",
         model_id="eu.anthropic.claude-sonnet-4-5-20250929-v1:0",

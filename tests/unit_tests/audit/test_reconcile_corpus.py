@@ -6,7 +6,7 @@ every path that fills in a served Region must record that, with its evidence and
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from tests.unit_tests.audit.corpus import (
     scenario_records,
 )
 
-CALL_TIME = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+CALL_TIME = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 LATER = CALL_TIME + timedelta(hours=2)  # every deadline has passed
 
 

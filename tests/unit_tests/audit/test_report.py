@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -131,7 +131,7 @@ def test_time_window_filters() -> None:
         EU,
         ct_event("early", time="2026-11-26T10:00:00Z"),
         ct_event("in", time="2026-11-26T12:00:00Z"),
-        since=datetime(2026, 11, 26, 11, tzinfo=timezone.utc),
+        since=datetime(2026, 11, 26, 11, tzinfo=UTC),
     ).report()
     assert (report.calls, report.skipped_outside_window) == (1, 1)
 
