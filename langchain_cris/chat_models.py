@@ -625,8 +625,9 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             return None
         if state.user_client or state.pool is not state.own_pool:
             return None
-        # The key hashes the endpoint and identity; it is recomputed only when one of them
-        # changed (fields may be reassigned), so a call pays a tuple compare, not a SHA-256.
+        # The key hashes the endpoint and identity; it and the shared LiveCatalog are looked
+        # up again only when one of them or the base catalog changed (fields may be
+        # reassigned), so a call pays a tuple compare, not a SHA-256 and a registry lookup.
         # The memo holds the model's own field values (``SecretStr`` objects), no plain secret.
         fields = (
             self.endpoint_url,
@@ -634,17 +635,20 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             self.aws_access_key_id,
             self.bedrock_api_key,
         )
+        base = self._base_catalog()
         memo = state.live_key
-        if memo is None or memo[0] != fields:
-            url, profile, key_id, api_key = fields
-            digest = endpoint_key(url, profile, _secret(key_id), _secret(api_key))
-            memo = state.live_key = (fields, digest)
-        return live_catalog_for(
-            self._base_catalog(),
-            memo[1],
+        if memo is not None and memo[2] is base and memo[0] == fields:
+            return cast(LiveCatalog, memo[3])
+        url, profile, key_id, api_key = fields
+        digest = endpoint_key(url, profile, _secret(key_id), _secret(api_key))
+        live = live_catalog_for(
+            base,
+            digest,
             lambda region: self._new_client("bedrock", region),
             label=self.endpoint_url or "AWS",
         )
+        state.live_key = (fields, digest, base, live)
+        return live
 
     def _check_live_candidate(self, plan: CallPlan, cand: RouteCandidate) -> None:
         """Before failing over to another source Region, learn that Region's live routes.

@@ -129,6 +129,16 @@ class CallCost:
             "source": self.source,
         }
 
+    def langsmith_costs(self) -> dict[str, Any]:
+        """:func:`langsmith_usage_costs` of :meth:`to_dict`, without reading the floats back."""
+        read, write = _rounded(self.cache_read), _rounded(self.cache_write)
+        return {
+            "input_cost": _usd(_rounded(self.input) + read + write),
+            "output_cost": _usd(self.output),
+            "total_cost": _usd(self.total),
+            "input_cost_details": {"cache_read": _usd(read), "cache_creation": _usd(write)},
+        }
+
 
 # -- route → price kind -------------------------------------------------------------------
 def pricing_kind(route_kind: str | None, geography: str | None) -> PriceKind | None:
@@ -198,27 +208,40 @@ def call_cost(
     ``tokens`` (when usage is known) holds the counts priced, each token type once, so a
     reader (the audit's what-if) can price the same call on another route.
     """
+    return _priced(model_id, kind, source_region, usage, table)[0]
+
+
+def _priced(
+    model_id: str | None,
+    kind: PriceKind | None,
+    source_region: str | None,
+    usage: Mapping[str, Any] | TokenUsage | None,
+    table: PriceTable | None,
+) -> tuple[dict[str, Any], CallCost | None]:
+    """:func:`call_cost`'s dict and the exact cost behind it (``None`` when unknown)."""
     base = base_model_of(model_id)
     if usage is None:
-        return unknown_cost("the call reported no token usage")
+        return unknown_cost("the call reported no token usage"), None
     if base is None or kind is None:
-        return unknown_cost(
-            f"no price kind for route {model_id!r} (application profiles are not priced)"
-        )
+        reason = f"no price kind for route {model_id!r} (application profiles are not priced)"
+        return unknown_cost(reason), None
     if not source_region:
-        return unknown_cost("the source Region is unknown")
+        return unknown_cost("the source Region is unknown"), None
     table = table or PriceTable.load()
     tokens = usage if isinstance(usage, TokenUsage) else TokenUsage.from_usage_metadata(usage)
     counts = {k: getattr(tokens, k) for k in _TOKEN_TYPES}
     prices = table.lookup(base, kind, source_region)
     if prices is None:
-        return {**unknown_cost(table.why_unpriced(base, kind, source_region)), "tokens": counts}
+        reason = table.why_unpriced(base, kind, source_region)
+        return {**unknown_cost(reason), "tokens": counts}, None
     cost = compute_cost(prices, tokens, kind, source_region)
     if cost is None:
         used = [k for k in _TOKEN_TYPES if getattr(tokens, k) and getattr(prices, k) is None]
         reason = f"{base}: no {kind} price for {', '.join(used)} tokens"
-        return {**unknown_cost(reason), "tokens": counts}
-    return {**cost.to_dict(), "tokens": counts}
+        return {**unknown_cost(reason), "tokens": counts}, None
+    out = cost.to_dict()
+    out["tokens"] = counts
+    return out, cost
 
 
 def unknown_cost(reason: str) -> dict[str, Any]:
@@ -271,7 +294,7 @@ def stamp_cost(message: Any, *, usage_costs: bool = True, table: PriceTable | No
     if not isinstance(cris, dict):
         return
     usage = getattr(message, "usage_metadata", None)
-    cost = call_cost(
+    cost, exact = _priced(
         cris.get("base_model_id") or cris.get("model_id"),
         pricing_kind(cris.get("route_kind"), cris.get("geography")),
         cris.get("source_region"),
@@ -279,8 +302,13 @@ def stamp_cost(message: Any, *, usage_costs: bool = True, table: PriceTable | No
         table,
     )
     cris["cost"] = cost
-    if usage_costs and isinstance(usage, dict) and os.environ.get(USAGE_COSTS_ENV) != "0":
-        usage.update(langsmith_usage_costs(cost))
+    if (
+        exact is not None
+        and usage_costs
+        and isinstance(usage, dict)
+        and os.environ.get(USAGE_COSTS_ENV) != "0"
+    ):
+        usage.update(exact.langsmith_costs())
 
 
 def plain_run_cost(fields: Mapping[str, Any], usage: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -302,6 +330,11 @@ def _usd(value: Decimal) -> float:
     if not value:  # most token types of a call are unused: no quantize needed for zero
         return 0.0
     return float(value.quantize(COST_PLACES))
+
+
+def _rounded(value: Decimal) -> Decimal:
+    """``value`` as reported (the Decimal behind ``_usd``'s float)."""
+    return value.quantize(COST_PLACES) if value else Decimal(0)
 
 
 def _count(value: Any) -> int:

@@ -23,7 +23,7 @@ metadata and the audit record.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from langchain_cris.errors import GuardrailLookupError, GuardrailResidencyViolation
@@ -109,6 +109,7 @@ def plan_side_channels(
     callbacks: Any,
     control_client: Callable[[str], Any] | None,
     catalog: GuardrailCatalog | None = None,
+    handlers: Iterable[Any] | None = None,
 ) -> SideChannelPlan:
     """Check the call's guardrail and trace under ``plan.policy``; filter the candidates.
 
@@ -116,7 +117,8 @@ def plan_side_channels(
         plan: The model route's plan (candidates already inside the policy).
         model: The chat model (its ``guardrail_config``).
         kwargs: The call's kwargs (a per-call ``guardrailConfig``).
-        callbacks: The run's handlers (or the config's callbacks) for the trace check.
+        callbacks: The config's callbacks for the trace check (when the run has not started).
+        handlers: The started run's own handlers, used instead of ``callbacks``.
         control_client: ``region -> bedrock control-plane client`` for ``GetGuardrail``.
         catalog: Guardrail catalog; the process-wide one by default.
 
@@ -127,7 +129,7 @@ def plan_side_channels(
         TelemetryResidencyError: ``telemetry="refuse"`` and the run is traced outside.
     """
     policy = plan.policy
-    traces = trace_destinations(callbacks)
+    traces = trace_destinations(callbacks, handlers=handlers)
     if policy.telemetry != "ignore":
         check_telemetry(policy, traces, stacklevel=7)
     ref = call_guardrail(model, kwargs)
@@ -172,9 +174,9 @@ def plan_for_model(
     langchain-core 1.x, so its config's callbacks (the enclosing chain's, or none) are read.
     ``GetGuardrail`` goes through the model's own client settings (credentials, endpoint).
     """
-    if run_manager is not None:
-        callbacks: Any = list(run_manager.handlers)
-    else:
+    handlers = run_manager.handlers if run_manager is not None else None
+    callbacks: Any = None
+    if handlers is None:
         from langchain_core.runnables import ensure_config
 
         callbacks = ensure_config().get("callbacks")
@@ -189,4 +191,5 @@ def plan_for_model(
         callbacks=callbacks,
         control_client=control_client,
         catalog=getattr(model, "guardrail_catalog", None),
+        handlers=handlers,
     )

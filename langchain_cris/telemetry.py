@@ -63,17 +63,26 @@ class TraceDestination:
         return {"kind": self.kind, "endpoint": self.endpoint, "content": self.content}
 
 
-def trace_destinations(callbacks: Any = None) -> tuple[TraceDestination, ...]:
+def trace_destinations(
+    callbacks: Any = None, *, handlers: Iterable[Any] | None = None
+) -> tuple[TraceDestination, ...]:
     """Every endpoint a run started with ``callbacks`` would be traced to (sorted, unique).
 
     Args:
         callbacks: A config's ``callbacks``: a list of handlers, a callback manager, or None.
+            langchain-core adds the tracers its environment and context enable (as it would
+            for the run).
+        handlers: Instead, the handlers of a run already started (its run manager's): they
+            are the configured set, so nothing is added.
     """
-    handlers = _configured_handlers(callbacks)
+    if handlers is None:
+        handlers = _configured_handlers(callbacks)
     found: set[TraceDestination] = set()
     for handler in handlers:
         found.update(_langsmith(handler))
         found.update(_otel(handler))
+    if not found:
+        return ()
     return tuple(sorted(found, key=lambda d: (d.kind, d.endpoint, d.content)))
 
 

@@ -45,7 +45,9 @@ class ModelTransport:
         #: The native async transport, built on the first async call (``None`` until then).
         self.apool: AsyncRuntime | None = None
         #: ``(endpoint and identity, live-catalog key)`` of the last call (see ``_live``).
-        self.live_key: tuple[tuple[Any, ...], str] | None = None
+        #: (endpoint/identity fields, their digest, base catalog, its LiveCatalog): see
+        #: ``ChatBedrockCRIS._live``; recomputed only when a field or the catalog changed.
+        self.live_key: tuple[tuple[Any, ...], str, Any, Any] | None = None
         #: The last call's ``FailoverSettings`` (frozen; see ``_failover_settings``).
         self.failover_settings: Any = None
 
