@@ -41,7 +41,7 @@ from functools import lru_cache
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
-from langchain_core.runnables.config import var_child_runnable_config
+from langchain_core.runnables.config import merge_configs, var_child_runnable_config
 
 from langchain_cris._model_guard import ModelGuard, model_guard_var
 from langchain_cris._policy_values import (
@@ -247,6 +247,23 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
         policy = factory.effective(cfg if isinstance(cfg, Mapping) else None)
         decided = _DECIDED.set((factory, policy))
         return _enter(policy, factory.allow_non_bedrock, "with_residency"), decided
+
+    def _merge_configs(self, *configs: RunnableConfig | None) -> RunnableConfig:
+        """``RunnableBinding._merge_configs``, with this binding's metadata laid on by hand.
+
+        langchain-core merges each factory's output with a second ``merge_configs``, which
+        re-ensures both configs (and the inherited one) on every call; the residency factory
+        only adds three metadata keys to a config that is already merged, so they are set
+        directly (same result: metadata merges key by key, the factory's keys win).
+        """
+        config = merge_configs(self.config, *configs)
+        extras = [factory(config) for factory in self.config_factories]
+        for factory, extra in zip(self.config_factories, extras, strict=True):
+            if isinstance(factory, _ResidencyConfig):
+                config["metadata"] = {**(config.get("metadata") or {}), **extra["metadata"]}
+            else:
+                config = merge_configs(config, extra)
+        return config
 
     def _run(self, config: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
         tokens = self._scope(config)

@@ -60,7 +60,8 @@ class CatalogFallbackWarning(UserWarning):
 
 def offline_mode() -> bool:
     """True when ``$LANGCHAIN_CRIS_OFFLINE`` turns live refresh off (``1``/``true``/``yes``)."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    value = os.environ.get(OFFLINE_ENV)
+    return bool(value) and value.strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass
