@@ -61,7 +61,7 @@ class CatalogFallbackWarning(UserWarning):
 def offline_mode() -> bool:
     """True when ``$LANGCHAIN_CRIS_OFFLINE`` turns live refresh off (``1``/``true``/``yes``)."""
     value = os.environ.get(OFFLINE_ENV)
-    return bool(value) and value.strip().lower() in ("1", "true", "yes", "on")
+    return value is not None and value.strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass
