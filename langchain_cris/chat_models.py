@@ -657,11 +657,13 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         for failover is refreshed now and the candidate re-checked, so a profile AWS widened
         there is refused before anything is sent.
         """
-        live = self._live()
-        if live is None or cand.profile_id is None:
-            return
+        if cand.profile_id is None or cand.source_region == plan.route.source_region:
+            return  # the route was resolved on this Region's live rows (``_resolve``)
         if cand.source_region not in plan.policy.allowed_sources:
             return  # routing never offers such a candidate; nothing to ask about
+        live = self._live()
+        if live is None:
+            return
         profile = live.ensure(cand.source_region).get(cand.profile_id)
         reach = (
             profile.destinations(cand.source_region)
