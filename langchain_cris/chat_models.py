@@ -56,6 +56,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from langchain_cris._call_kwargs import pop_routing_kwargs, requested_model
 from langchain_cris.binding import PolicySources, parse_policy, policy_sources
 from langchain_cris.catalog import ProfileCatalog, default_catalog
+from langchain_cris.catalog.live import LiveCatalog, endpoint_key, live_catalog_for, offline_mode
 from langchain_cris.errors import (
     MissingSourceRegionError,
     NoPolicyError,
@@ -64,7 +65,6 @@ from langchain_cris.errors import (
     UnknownModelError,
 )
 from langchain_cris.guardrails import GuardrailCatalog
-from langchain_cris.live_catalog import LiveCatalog, endpoint_key, live_catalog_for, offline_mode
 from langchain_cris.policy import POLICY_ENV_VAR, ResidencyPolicy
 from langchain_cris.routing import Route, RouteCandidate, base_model_of, resolve_route
 from langchain_cris.side_channels import plan_for_model
@@ -610,7 +610,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         live = self._live()
         return live.catalog() if live is not None else self._base_catalog()
 
-    # -- live routes (see ``live_catalog``) ----------------------------------------------
+    # -- live routes (see ``catalog.live``) ----------------------------------------------
     def _base_catalog(self) -> ProfileCatalog:
         return self.catalog if self.catalog is not None else default_catalog()
 

@@ -13,8 +13,8 @@ import json
 import sys
 
 from langchain_cris.catalog import ProfileCatalog
+from langchain_cris.catalog.drift import affected_policies, compare_catalogs
 from langchain_cris.cli._common import format_table
-from langchain_cris.drift import affected_policies, compare_catalogs
 from langchain_cris.errors import ResidencyError
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.regions import region_table

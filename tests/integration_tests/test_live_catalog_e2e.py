@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from langchain_cris import ChatBedrockCRIS, ProfileCatalog, ResidencyPolicy
+from langchain_cris.catalog.live import CatalogFallbackWarning
 from langchain_cris.emulator import LocalBedrock
 from langchain_cris.errors import ResidencyError
-from langchain_cris.live_catalog import CatalogFallbackWarning
 
 SONNET45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 EU = ResidencyPolicy.preset("eu")

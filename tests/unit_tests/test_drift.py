@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from langchain_cris import ProfileCatalog, ResidencyPolicy
 from langchain_cris.catalog import InferenceProfile
-from langchain_cris.drift import affected_policies, compare_catalogs
+from langchain_cris.catalog.drift import affected_policies, compare_catalogs
 
 SONNET45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 

@@ -13,14 +13,14 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
 from langchain_cris import ProfileCatalog, ResidencyPolicy, resolve_route
-from langchain_cris._live_answers import read_destinations
-from langchain_cris.errors import ResidencyViolation, UnknownModelError
-from langchain_cris.live_catalog import (
+from langchain_cris.catalog._live_answers import read_destinations
+from langchain_cris.catalog.live import (
     CatalogFallbackWarning,
     LiveCatalog,
     live_catalog_for,
     offline_mode,
 )
+from langchain_cris.errors import ResidencyViolation, UnknownModelError
 from langchain_cris.regions import region_table
 
 SONNET45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"

@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_cris._live_answers import read_destinations
+from langchain_cris.catalog._live_answers import read_destinations
 from langchain_cris.data import load_data_file
 from langchain_cris.errors import UnknownModelError
 from langchain_cris.regions import RegionTable, region_table

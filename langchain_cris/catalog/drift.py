@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from langchain_cris.catalog import ProfileCatalog
+from langchain_cris.catalog.profiles import ProfileCatalog
 from langchain_cris.policy import ResidencyPolicy
 
 __all__ = ["DriftKind", "RouteDrift", "affected_policies", "compare_catalogs"]

@@ -34,7 +34,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_cris.catalog import DEFAULT_TTL_SECONDS, ProfileCatalog
+from langchain_cris.catalog.profiles import DEFAULT_TTL_SECONDS, ProfileCatalog
 
 __all__ = [
     "OFFLINE_ENV",
