@@ -38,6 +38,7 @@ what they asked to be used) or a swapped ``RuntimeClientPool`` (the test seam).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
@@ -363,7 +364,8 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             if policy is None:
                 return ls_params
             model = requested_model(kwargs) or self.model_id
-            route = self._resolve(model, policy)
+            # on an event loop (async calls) never ask AWS here: _agenerate refreshes off-loop
+            route = self._resolve(model, policy, refresh=not _on_event_loop())
         except Exception:
             return ls_params
         if call is not None:  # the call reuses this decision instead of resolving again
@@ -433,9 +435,11 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         runtime = self._async_runtime()
         if runtime is None:
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
+        await self._refresh_off_loop(self._cris.source_region)
         plan, user_rm = self._plan(kwargs, run_manager)
 
         async def send(cand: RouteCandidate) -> ChatResult:
+            await self._refresh_off_loop(cand.source_region)
             delegate = self._delegate(plan, cand, user_rm, SplitClient(cand.source_region))
             with decided_route("Converse", cand.model_id, cand.source_region, plan.policy.name):
                 return await agenerate_converse(delegate, runtime, messages, stop, kwargs)
@@ -460,6 +464,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
                 async for chunk in fallback:
                     yield chunk
             return
+        await self._refresh_off_loop(self._cris.source_region)
         plan, user_rm = self._plan(kwargs, run_manager)
 
         def open_stream(cand: RouteCandidate) -> AsyncIterator[ChatGenerationChunk]:
@@ -592,11 +597,24 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         env = os.environ.get(POLICY_ENV_VAR)
         return _env_policy(env) if env else None
 
-    def _resolve(self, model: str, policy: ResidencyPolicy) -> Route:
+    def _resolve(self, model: str, policy: ResidencyPolicy, *, refresh: bool = True) -> Route:
+        """The route of ``model`` under ``policy`` from the model's source Region.
+
+        ``refresh=False`` (tracing's early look, which runs on the event loop in async calls)
+        never asks AWS: with a stale live answer it raises ``_RoutesNotFresh`` and the call
+        resolves later, in ``_plan``, after the refresh.
+        """
         failover = self.failover if isinstance(self.failover, bool) else tuple(self.failover)
         region = self._region()
         live = self._live() if region in policy.allowed_sources else None
-        catalog = live.ensure(region) if live is not None else self._catalog()
+        if live is None:
+            catalog = self._catalog()
+        elif refresh:
+            catalog = live.ensure(region)
+        elif (view := live.fresh_view(region)) is not None:
+            catalog = view
+        else:
+            raise _RoutesNotFresh(region)
         try:
             return resolve_route(model, policy, region, catalog, failover=failover)
         except UnknownModelError:
@@ -605,6 +623,24 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             # AWS may know what the catalog does not: ask once more before refusing
             catalog = live.ensure_unknown(region)
             return resolve_route(model, policy, region, catalog, failover=failover)
+
+    async def _refresh_off_loop(self, region: str | None) -> None:
+        """Ask AWS for ``region``'s live routes in a worker thread if they are stale.
+
+        The async paths call this before deciding (and before a failover send from another
+        source Region), so the boto3 ``ListInferenceProfiles`` request never blocks the event
+        loop; the decision that follows finds the answer fresh. ``None``: the model's own
+        source Region, which may not be known yet (then the decision reports it).
+        """
+        live = self._live()
+        if live is None:
+            return
+        try:
+            region = region or self._region()
+        except Exception:
+            return  # _plan raises the typed error inside the run
+        if region in live.base.regions.regions and not live.is_fresh(region):
+            await asyncio.to_thread(live.ensure, region)
 
     def _catalog(self) -> ProfileCatalog:
         live = self._live()
@@ -730,6 +766,18 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
 
 # -- module helpers -----------------------------------------------------------------------
+class _RoutesNotFresh(Exception):
+    """``_resolve(refresh=False)`` found the live answer stale (tracing then shows no route)."""
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _capture(
     config: RunnableConfig | None, kwargs: dict[str, Any], *, pin_run_id: bool
 ) -> RunnableConfig:

@@ -143,6 +143,15 @@ class LiveCatalog:
             state = self._regions.get(region)
             return state is not None and state.expires is not None and now < state.expires
 
+    def fresh_view(self, region: str) -> ProfileCatalog | None:
+        """The catalog :meth:`ensure` would return, if that needs no request now; else None."""
+        now = self._clock()
+        with self._lock:
+            state = self._regions.get(region)
+            if state is None or state.expires is None or now >= state.expires:
+                return None
+            return self._current_view()
+
     # -- refreshing ---------------------------------------------------------------------------
     def ensure(self, region: str, *, force: bool = False) -> ProfileCatalog:
         """Refresh ``region`` unless its answer is fresh; return the catalog to route with."""
