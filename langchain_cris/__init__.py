@@ -23,6 +23,7 @@ from langchain_cris.catalog import InferenceProfile, ProfileCatalog
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.embeddings import BedrockEmbeddingsCRIS
 from langchain_cris.errors import (
+    CatalogFallbackWarning,
     GuardrailLookupError,
     GuardrailResidencyViolation,
     InvalidModelIdentifierError,
@@ -106,6 +107,7 @@ __all__ = [
     "BedrockServiceError",
     "BedrockTimeoutError",
     "CRISCallbackHandler",
+    "CatalogFallbackWarning",
     "ChatBedrockCRIS",
     "Grant",
     "GuardrailCatalog",

@@ -23,6 +23,7 @@ Every refusal is raised *before* any network call and is a ``ResidencyError``, i
         └── TelemetryResidencyError             traces would carry the prompt outside the policy
 
     ResidencyWarning(UserWarning)               telemetry="warn": traced outside the policy
+    CatalogFallbackWarning(UserWarning)         live routes unavailable: judged by the bundle
 
 Errors that come back from Bedrock are not residency errors; the chat model maps them in one
 place (see ``chat_models``).
@@ -33,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 __all__ = [
+    "CatalogFallbackWarning",
     "GuardrailLookupError",
     "GuardrailResidencyViolation",
     "InvalidModelIdentifierError",
@@ -274,3 +276,11 @@ class TelemetryResidencyError(ResidencyError):
 
 class ResidencyWarning(UserWarning):
     """A call is allowed but moves data outside the policy (``telemetry="warn"``)."""
+
+
+class CatalogFallbackWarning(UserWarning):
+    """Live route refresh failed; the calls are judged by the bundled (or given) catalog.
+
+    Raised once per endpoint. Routing stays fail-closed: the base rows are AWS's documented
+    routes as of their retrieval date, and a call outside the policy is still refused.
+    """

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_cris.catalog.profiles import DEFAULT_TTL_SECONDS, ProfileCatalog
+from langchain_cris.errors import CatalogFallbackWarning
 
 __all__ = [
     "OFFLINE_ENV",
@@ -48,14 +49,6 @@ OFFLINE_ENV = "LANGCHAIN_CRIS_OFFLINE"
 DEFAULT_RETRY_AFTER_FAILURE = 60.0
 DEFAULT_MIN_FORCED_INTERVAL = 60.0
 _REGISTRY_SIZE = 64
-
-
-class CatalogFallbackWarning(UserWarning):
-    """Live route refresh failed; the calls are judged by the bundled (or given) catalog.
-
-    Raised once per endpoint. Routing stays fail-closed: the base rows are AWS's documented
-    routes as of their retrieval date, and a call outside the policy is still refused.
-    """
 
 
 def offline_mode() -> bool:

@@ -15,6 +15,7 @@ EXPECTED_ALL = [
     "BedrockServiceError",
     "BedrockTimeoutError",
     "CRISCallbackHandler",
+    "CatalogFallbackWarning",
     "ChatBedrockCRIS",
     "Grant",
     "GrantPlan",
