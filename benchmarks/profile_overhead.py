@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from langchain_core.callbacks.manager import CallbackManager
 from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
@@ -57,10 +58,13 @@ def pieces(cris: Any) -> list[tuple[str, float]]:
     def ls_params() -> Any:
         return cris._get_ls_params(None, **capture())
 
+    # A real call plans with its run's manager (the trace check reads its handlers).
+    run_manager = CallbackManager.configure().on_chat_model_start({}, [[]])[0]
+
     def plan() -> Any:
         kwargs = capture()
         cris._get_ls_params(None, **kwargs)
-        return cris._plan(kwargs, None)
+        return cris._plan(kwargs, run_manager)
 
     the_plan, user_rm = plan()
     cand = the_plan.candidates[0]

@@ -771,11 +771,8 @@ class _RoutesNotFresh(Exception):
 
 
 def _on_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    # asyncio's own non-raising check (in asyncio.events.__all__); get_running_loop raises
+    return asyncio._get_running_loop() is not None
 
 
 def _capture(
