@@ -228,6 +228,23 @@ def _leave(tokens: _ScopeTokens) -> None:
     _exit(tokens[0])
 
 
+class _Scoped:
+    """The binding's scope as a re-enterable context manager: entered around each call and
+    each step of a stream (one instance per call; entries never nest)."""
+
+    __slots__ = ("_binding", "_config", "_tokens")
+
+    def __init__(self, binding: _ResidencyBinding, config: Any) -> None:
+        self._binding = binding
+        self._config = config
+
+    def __enter__(self) -> None:
+        self._tokens = self._binding._scope(self._config)
+
+    def __exit__(self, *exc: object) -> None:
+        _leave(self._tokens)
+
+
 class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
     """A ``RunnableBinding`` that also holds the residency scope while its bound runnable runs.
 
@@ -266,68 +283,48 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
         return config
 
     def _run(self, config: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        tokens = self._scope(config)
-        try:
+        with _Scoped(self, config):
             return fn(*args, **kwargs)
-        finally:
-            _leave(tokens)
 
     async def _arun(self, config: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        tokens = self._scope(config)
-        try:
+        with _Scoped(self, config):
             return await fn(*args, **kwargs)
-        finally:
-            _leave(tokens)
 
     def _iter(self, config: Any, make: Any) -> Iterator[Any]:
-        tokens = self._scope(config)
-        try:
+        scoped = _Scoped(self, config)
+        with scoped:
             iterator = iter(make())
-        finally:
-            _leave(tokens)
         try:
             while True:
-                tokens = self._scope(config)
-                try:
-                    item = next(iterator)
-                except StopIteration:
-                    return
-                finally:
-                    _leave(tokens)
+                with scoped:
+                    try:
+                        item = next(iterator)
+                    except StopIteration:
+                        return
                 yield item
         finally:
             close = getattr(iterator, "close", None)
             if close is not None:
-                tokens = self._scope(config)
-                try:
+                with scoped:
                     close()
-                finally:
-                    _leave(tokens)
 
     async def _aiter(self, config: Any, make: Any) -> AsyncIterator[Any]:
-        tokens = self._scope(config)
-        try:
+        scoped = _Scoped(self, config)
+        with scoped:
             iterator = make().__aiter__()
-        finally:
-            _leave(tokens)
         try:
             while True:
-                tokens = self._scope(config)
-                try:
-                    item = await iterator.__anext__()
-                except StopAsyncIteration:
-                    return
-                finally:
-                    _leave(tokens)
+                with scoped:
+                    try:
+                        item = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        return
                 yield item
         finally:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
-                tokens = self._scope(config)
-                try:
+                with scoped:
                     await aclose()
-                finally:
-                    _leave(tokens)
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         return self._run(config, super().invoke, input, config, **kwargs)
