@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+from langchain_cris.emulator.clock import ManualClock
 from langchain_cris.emulator.config import EmulatorConfig, FaultRule, RegionConfig
 from langchain_cris.emulator.local import LocalBedrock
 from langchain_cris.emulator.script import Script, ScriptedReply
@@ -35,6 +36,7 @@ __all__ = [
     "EmulatorConfig",
     "FaultRule",
     "LocalBedrock",
+    "ManualClock",
     "RegionConfig",
     "Script",
     "ScriptedReply",
