@@ -5,7 +5,9 @@ InvokeModel), the bedrock control plane (inference profiles, foundation models),
 ``LookupEvents`` and CloudWatch Logs ``FilterLogEvents``, with simulated Regions (CRIS routing,
 capacity, latency, faults, SCP denies). Responses carry exactly what AWS sends; the served
 Region is visible only where AWS shows it (CloudTrail, invocation logs) and in the emulator's
-own wire log.
+own wire log. CloudTrail and invocation logs can be delivered late (``cloudtrail_delay``,
+``invocation_log_delay``), measured on an injectable clock: tests pass a :class:`ManualClock`
+and advance it instead of sleeping.
 
 The library never imports this package.
 

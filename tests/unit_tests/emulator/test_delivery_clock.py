@@ -18,6 +18,7 @@ from langchain_cris.emulator.cloudtrail import CallIdentity, CloudTrail, build_r
 from langchain_cris.emulator.invocation_logs import InvocationLogs
 from langchain_cris.emulator.local import LocalBedrock
 from langchain_cris.emulator.state import EmulatorState
+from langchain_cris.emulator.wire_log import WireLog, WireRecord
 
 GROUP = "/aws/bedrock/modelinvocations"
 IDENTITY = CallIdentity(
@@ -165,3 +166,40 @@ def test_the_default_delivery_clock_is_monotonic() -> None:
 def test_a_clock_that_is_not_callable_is_refused() -> None:
     with pytest.raises(TypeError, match=r"zero-argument callable.*got float"):
         LocalBedrock(clock=1.0)  # type: ignore[arg-type]
+
+
+# -- waiting for a client's look ---------------------------------------------------------------
+def _wire(operation: str) -> WireRecord:
+    return WireRecord(
+        time=0.0,
+        source_region="eu-central-1",
+        service="cloudtrail",
+        operation=operation,
+        model_id=None,
+        served_region=None,
+        request_id="r",
+        outcome="ok",
+        status=200,
+    )
+
+
+def test_wire_log_wait_for_wakes_on_the_counted_operation_only() -> None:
+    log = WireLog()
+    assert log.wait_for("LookupEvents", timeout=0) is False  # nothing yet: no wait at all
+    log.append(_wire("FilterLogEvents"))
+    assert log.wait_for("LookupEvents", timeout=0) is False
+    woke = threading.Event()
+
+    def waiter() -> None:
+        if log.wait_for("LookupEvents", count=2, timeout=120):
+            woke.set()
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    log.append(_wire("LookupEvents"))
+    assert log.wait_for("LookupEvents", count=2, timeout=0) is False  # one is not two
+    assert not woke.is_set()
+    log.append(_wire("LookupEvents"))
+    thread.join(120)
+    assert woke.is_set() and not thread.is_alive()
+    assert log.wait_for("FilterLogEvents", timeout=0) is True
