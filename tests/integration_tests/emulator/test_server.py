@@ -113,10 +113,12 @@ def test_stop_joins_threads_and_closes_sockets() -> None:
         except Exception as exc:  # the connection is dropped on shutdown
             failures.append(exc)
 
-    hung = threading.Thread(target=call_that_hangs)
+    # Daemon threads: were the hang to outlive shutdown, the test fails at its bound and the
+    # run still exits.
+    hung = threading.Thread(target=call_that_hangs, daemon=True)
     hung.start()
     assert bedrock.wait_in_flight(1, timeout=60)  # the hung call is being handled
-    stopper = threading.Thread(target=bedrock.stop)  # stop() joins the hung handler thread
+    stopper = threading.Thread(target=bedrock.stop, daemon=True)  # joins the hung handler
     stopper.start()
     stopper.join(120)
     assert not stopper.is_alive()  # the hang ended on shutdown (it would hold stop() 3600 s)
