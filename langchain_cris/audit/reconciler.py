@@ -43,6 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from langchain_cris.audit.batch import ReconcileReport, reconcile_audit_log
 from langchain_cris.audit.evidence import EvidenceIndex, Finding, PendingCall, stronger
@@ -68,6 +69,7 @@ __all__ = [
     "ReconcileReport",
     "ServedRegionReconciler",
     "Source",
+    "Timer",
     "reconcile_audit_log",
 ]
 
@@ -84,6 +86,35 @@ DEFAULT_JITTER = 0.2
 
 
 ResultCallback = Callable[[PendingCall, Finding], None]
+
+
+class Timer(Protocol):
+    """The reconciler's time: when each look is due, and how its thread waits for it.
+
+    Scheduling (first look, backoff, deadline) is measured on ``now()``; the thread waits for
+    the next due look with ``wait()``, on a condition that ``submit``/``close`` notify. The
+    default is the monotonic clock and a real wait; a test passes a virtual timer whose
+    ``wait`` moves its clock instead of sleeping, so the schedule is exact and instant.
+    """
+
+    def now(self) -> float:
+        """Seconds; only differences between readings matter."""
+        ...
+
+    def wait(self, condition: threading.Condition, timeout: float | None) -> None:
+        """Wait on ``condition`` (held by the caller) for up to ``timeout`` seconds (``None``:
+        until notified)."""
+        ...
+
+
+class _MonotonicTimer:
+    """Real time: :func:`time.monotonic` and a real condition wait."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def wait(self, condition: threading.Condition, timeout: float | None) -> None:
+        condition.wait(timeout)
 
 
 @dataclass(order=True)
@@ -112,6 +143,9 @@ class ServedRegionReconciler:
         max_interval: Cap on the backoff between looks.
         backoff: Multiplier between looks.
         jitter: Random extra fraction of each interval (spreads load across processes).
+        timer: What the schedule is measured on and how the thread waits (default: the
+            monotonic clock); a test seam, see :class:`Timer`. :meth:`wait`'s ``timeout``
+            stays real seconds.
 
     Example:
         .. code-block:: python
@@ -134,6 +168,7 @@ class ServedRegionReconciler:
         max_interval: float = DEFAULT_MAX_INTERVAL_S,
         backoff: float = DEFAULT_BACKOFF,
         jitter: float = DEFAULT_JITTER,
+        timer: Timer | None = None,
     ) -> None:
         if not sources:
             raise ValueError("a reconciler needs at least one source (CloudTrail or logs)")
@@ -153,6 +188,7 @@ class ServedRegionReconciler:
         self.max_interval = max_interval
         self.backoff = backoff
         self.jitter = jitter
+        self._timer: Timer = timer if timer is not None else _MonotonicTimer()
         self._items: list[_Item] = []
         self._seq = 0
         self._busy = 0
@@ -169,7 +205,7 @@ class ServedRegionReconciler:
         """Queue a call for reconciliation (returns at once; starts the thread on first use)."""
         if call.request_id is None and call.run_id is None:
             raise ValueError("a pending call needs a request id or a run id to be matched")
-        now = time.monotonic()
+        now = self._timer.now()
         with self._cond:
             if self._closed:
                 raise RuntimeError("the reconciler is closed")
@@ -215,14 +251,14 @@ class ServedRegionReconciler:
     def _next_batch(self) -> list[_Item] | None:
         with self._cond:
             while not self._closed:
-                now = time.monotonic()
+                now = self._timer.now()
                 if self._items and self._items[0].due <= now:
                     due = [i for i in self._items if i.due <= now]
                     self._items = [i for i in self._items if i.due > now]
                     self._busy += len(due)
                     return due
                 timeout = (self._items[0].due - now) if self._items else None
-                self._cond.wait(timeout)
+                self._timer.wait(self._cond, timeout)
             return None
 
     def _run(self) -> None:
@@ -264,7 +300,7 @@ class ServedRegionReconciler:
             logger.exception("on_result failed for request %s", call.request_id)
 
     def _requeue(self, items: Iterable[_Item]) -> None:
-        now = time.monotonic()
+        now = self._timer.now()
         gave_up: list[_Item] = []
         assumed: list[_Item] = []
         with self._cond:

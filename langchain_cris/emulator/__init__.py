@@ -5,7 +5,9 @@ InvokeModel), the bedrock control plane (inference profiles, foundation models),
 ``LookupEvents`` and CloudWatch Logs ``FilterLogEvents``, with simulated Regions (CRIS routing,
 capacity, latency, faults, SCP denies). Responses carry exactly what AWS sends; the served
 Region is visible only where AWS shows it (CloudTrail, invocation logs) and in the emulator's
-own wire log.
+own wire log. CloudTrail and invocation logs can be delivered late (``cloudtrail_delay``,
+``invocation_log_delay``), measured on an injectable clock: tests pass a :class:`ManualClock`
+and advance it instead of sleeping.
 
 The library never imports this package.
 
@@ -26,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+from langchain_cris.emulator.clock import ManualClock
 from langchain_cris.emulator.config import EmulatorConfig, FaultRule, RegionConfig
 from langchain_cris.emulator.local import LocalBedrock
 from langchain_cris.emulator.script import Script, ScriptedReply
@@ -35,6 +38,7 @@ __all__ = [
     "EmulatorConfig",
     "FaultRule",
     "LocalBedrock",
+    "ManualClock",
     "RegionConfig",
     "Script",
     "ScriptedReply",

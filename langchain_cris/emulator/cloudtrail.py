@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from langchain_cris.emulator.aws_errors import AwsError
+from langchain_cris.emulator.clock import Clock
 from langchain_cris.emulator.pagination import decode_token, encode_token
 
 __all__ = ["CallIdentity", "CloudTrail", "build_completion_record", "build_record", "data_copy"]
@@ -227,14 +228,26 @@ class _Stored:
 class CloudTrail:
     """Per-Region event history with a configurable delivery delay (thread-safe).
 
+    A record written at delivery-clock reading ``t`` is invisible to :meth:`lookup_events`
+    (and to :meth:`events` without ``include_pending``) while ``clock() < t + delay``.
+
     Args:
-        delay: Seconds before a record is visible.
+        delay: Seconds (on ``clock``) before a record is visible.
         lookup_completions: Whether LookupEvents returns stream-completion events.
+        clock: The delivery clock (see :mod:`langchain_cris.emulator.clock`); event times
+            stay wall-clock epochs whatever it says.
     """
 
-    def __init__(self, delay: float = 0.0, *, lookup_completions: bool = True) -> None:
+    def __init__(
+        self,
+        delay: float = 0.0,
+        *,
+        lookup_completions: bool = True,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.delay = delay
         self.lookup_completions = lookup_completions
+        self.clock = clock
         self._lock = threading.Lock()
         self._events: dict[str, list[_Stored]] = {}
         self._seq = 0
@@ -259,11 +272,12 @@ class CloudTrail:
             resource_name: LookupEvents' ``ResourceName`` (default: ``requestParameters.modelId``).
             epoch: Event time (defaults to now).
         """
-        now = time.time()
+        delivered_at = self.clock() + self.delay
         name = resource_name if resource_name is not None else _resource_name(record)
         with self._lock:
             self._seq += 1
-            stored = _Stored(self._seq, epoch or now, now + self.delay, record, resource_type, name)
+            when = epoch or time.time()
+            stored = _Stored(self._seq, when, delivered_at, record, resource_type, name)
             self._events.setdefault(region, []).append(stored)
 
     def clear(self) -> None:
@@ -272,7 +286,7 @@ class CloudTrail:
 
     def events(self, region: str, *, include_pending: bool = False) -> list[dict[str, Any]]:
         """Full records of ``region``'s trail, oldest first (delivered ones only by default)."""
-        now = time.time()
+        now = self.clock()
         with self._lock:
             stored = list(self._events.get(region, []))
         return [s.record for s in stored if include_pending or s.visible_at <= now]
@@ -309,7 +323,7 @@ class CloudTrail:
                 "InvalidNextTokenException", "Invalid NextToken. Use the token from the last call."
             ),
         )
-        now = time.time()
+        now = self.clock()
         with self._lock:
             stored = sorted(self._events.get(region, []), key=lambda s: s.seq, reverse=True)
         matches = [

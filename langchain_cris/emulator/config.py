@@ -160,7 +160,9 @@ class EmulatorConfig:
         deny_regions: Simulated SCP: Regions where invoking models is explicitly denied. Use
             ``"unspecified"`` to deny global profiles (their SCP evaluation Region).
         allow_regions: Simulated SCP allow-list: every other Region is denied (``None`` = off).
-        cloudtrail_delay: Seconds before a CloudTrail event becomes visible to LookupEvents.
+        cloudtrail_delay: Seconds before a CloudTrail event becomes visible to LookupEvents,
+            measured on the emulator's delivery clock (``LocalBedrock(clock=...)``; default
+            the monotonic clock).
         cloudtrail_data_events: The trail also records Bedrock data events: every runtime
             record gets a data-event copy in the trail (never in LookupEvents).
         cloudtrail_stream_inference_region: A stream's API-call event also carries
@@ -168,7 +170,8 @@ class EmulatorConfig:
             stream-completion event names the served Region).
         cloudtrail_lookup_completions: LookupEvents returns stream-completion events
             (undocumented either way).
-        invocation_log_delay: Seconds before an invocation-log record becomes visible.
+        invocation_log_delay: Seconds before an invocation-log record becomes visible to
+            FilterLogEvents, on the same delivery clock.
         invocation_logging: Whether model invocation logging is enabled.
         invocation_log_inference_region: Invocation logs of re-routed calls carry the top-level
             ``inferenceRegion`` the 2024 AWS blog shows (off: the documented format, which has

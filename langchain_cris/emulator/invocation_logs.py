@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_cris.emulator.aws_errors import AwsError
+from langchain_cris.emulator.clock import Clock
 from langchain_cris.emulator.cloudtrail import iso_time
 from langchain_cris.emulator.pagination import decode_token, encode_token
 
@@ -105,15 +106,24 @@ class InvocationLogs:
 
     Args:
         log_group: Name of the log group in every Region.
-        delay: Seconds before a record is visible to ``FilterLogEvents``.
-        directory: Also append JSON lines here (``None`` = only in memory).
+        delay: Seconds (on ``clock``) before a record is visible to ``FilterLogEvents``.
+        directory: Also append JSON lines here (``None`` = only in memory; written at once,
+            whatever the delay).
+        clock: The delivery clock (see :mod:`langchain_cris.emulator.clock`); record
+            timestamps stay wall-clock epochs whatever it says.
     """
 
     def __init__(
-        self, log_group: str, *, delay: float = 0.0, directory: str | Path | None = None
+        self,
+        log_group: str,
+        *,
+        delay: float = 0.0,
+        directory: str | Path | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.log_group = log_group
         self.delay = delay
+        self.clock = clock
         self.directory = Path(directory) if directory else None
         self.enabled = True
         self._lock = threading.Lock()
@@ -124,10 +134,10 @@ class InvocationLogs:
         if not self.enabled:
             return
         message = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        now = time.time()
+        delivered_at = self.clock() + self.delay
         with self._lock:
             self._seq += 1
-            entry = _Entry(self._seq, int(now * 1000), now + self.delay, message)
+            entry = _Entry(self._seq, int(time.time() * 1000), delivered_at, message)
             self._entries.setdefault(region, []).append(entry)
             if self.directory is not None:
                 path = self.directory / region / "invocations.jsonl"
@@ -141,7 +151,7 @@ class InvocationLogs:
 
     def records(self, region: str, *, include_pending: bool = False) -> list[dict[str, Any]]:
         """Parsed records of ``region``, oldest first."""
-        now = time.time()
+        now = self.clock()
         with self._lock:
             entries = list(self._entries.get(region, []))
         return [json.loads(e.message) for e in entries if include_pending or e.visible_at <= now]
@@ -170,7 +180,7 @@ class InvocationLogs:
             fingerprint,
             lambda: AwsError("InvalidParameterException", "The specified nextToken is invalid."),
         )
-        now = time.time()
+        now = self.clock()
         with self._lock:
             entries = list(self._entries.get(region, []))
         wrong_stream = streams and LOG_STREAM not in streams

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from langchain_cris.emulator.app import Emulator
+from langchain_cris.emulator.clock import Clock
 from langchain_cris.emulator.config import (
     EmulatorConfig,
     FaultKind,
@@ -53,12 +55,19 @@ class LocalBedrock:
         faults: Injected faults.
         deny_regions: Simulated SCP deny list of Regions.
         allow_regions: Simulated SCP allow-list (every other Region denied).
-        cloudtrail_delay: Seconds before CloudTrail events become visible.
-        invocation_log_delay: Seconds before invocation-log records become visible.
+        cloudtrail_delay: Seconds (on ``clock``) before a CloudTrail event is delivered, i.e.
+            returned by LookupEvents and :meth:`cloudtrail_events`.
+        invocation_log_delay: Seconds (on ``clock``) before an invocation-log record is
+            returned by FilterLogEvents and :meth:`invocation_logs`.
         invocation_log_dir: Also write invocation logs as JSON lines here.
         profiles: Serve inference-profile routes from this snapshot (a ``ProfileCatalog``
             file, e.g. the bundle with one profile widened) instead of the bundled catalog —
             to rehearse AWS changing a profile.
+        clock: What the two delivery delays are measured on: a zero-argument callable
+            returning seconds (default :func:`time.monotonic`). Pass a
+            :class:`~langchain_cris.emulator.ManualClock` and ``advance()`` it to deliver
+            records exactly when a test says so. It decides delivery only (event times stay
+            wall-clock epochs) and, being a Python object, works in-process only.
 
     Example:
         .. code-block:: python
@@ -89,6 +98,7 @@ class LocalBedrock:
         invocation_log_delay: float | None = None,
         invocation_log_dir: str | os.PathLike[str] | None = None,
         profiles: str | os.PathLike[str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         base = _load_config(config)
         overrides: dict[str, Any] = {
@@ -111,7 +121,14 @@ class LocalBedrock:
         if "seed" in overrides:
             merged["seed"] = overrides["seed"]
         self.config = EmulatorConfig.from_mapping(merged)
-        self.state = EmulatorState.create(self.config)
+        if clock is not None and not callable(clock):
+            raise TypeError(
+                f"clock must be a zero-argument callable returning seconds "
+                f"(e.g. time.monotonic or ManualClock()), got {type(clock).__name__}"
+            )
+        #: Measures the delivery delays (``cloudtrail_delay``, ``invocation_log_delay``).
+        self.clock: Clock = clock if clock is not None else time.monotonic
+        self.state = EmulatorState.create(self.config, clock=self.clock)
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 from langchain_cris.catalog import ProfileCatalog
+from langchain_cris.emulator.clock import Clock
 from langchain_cris.emulator.cloudtrail import CloudTrail
 from langchain_cris.emulator.config import EmulatorConfig
 from langchain_cris.emulator.guardrails import GuardrailStore
@@ -44,9 +46,13 @@ class EmulatorState:
     guardrails: GuardrailStore = field(default_factory=GuardrailStore)
 
     @classmethod
-    def create(cls, config: EmulatorConfig) -> EmulatorState:
+    def create(cls, config: EmulatorConfig, *, clock: Clock = time.monotonic) -> EmulatorState:
+        """Fresh state; ``clock`` measures the CloudTrail and invocation-log delivery delays."""
         logs = InvocationLogs(
-            config.log_group, delay=config.invocation_log_delay, directory=config.invocation_log_dir
+            config.log_group,
+            delay=config.invocation_log_delay,
+            directory=config.invocation_log_dir,
+            clock=clock,
         )
         logs.enabled = config.invocation_logging
         return cls(
@@ -54,7 +60,9 @@ class EmulatorState:
             catalog=load_catalog(config),
             simulation=Simulation(config, config.seed),
             cloudtrail=CloudTrail(
-                config.cloudtrail_delay, lookup_completions=config.cloudtrail_lookup_completions
+                config.cloudtrail_delay,
+                lookup_completions=config.cloudtrail_lookup_completions,
+                clock=clock,
             ),
             invocation_logs=logs,
         )

@@ -62,11 +62,26 @@ class WireLog:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._appended = threading.Condition(self._lock)
         self._records: list[WireRecord] = []
 
     def append(self, record: WireRecord) -> None:
         with self._lock:
             self._records.append(record)
+            self._appended.notify_all()
+
+    def wait_for(self, operation: str, count: int = 1, timeout: float = 60.0) -> bool:
+        """Block until ``count`` ``operation`` requests were answered; ``False`` after ``timeout``.
+
+        A record is appended once its answer is decided, so after this returns the
+        ``count``-th request's answer reflects the emulator's state before the call returned
+        (e.g. what was delivered on the delivery clock). Lets a test act *between* a client's
+        background polls without sleeping.
+        """
+        with self._appended:
+            return self._appended.wait_for(
+                lambda: sum(r.operation == operation for r in self._records) >= count, timeout
+            )
 
     def records(
         self, *, operation: str | None = None, service: str | None = None

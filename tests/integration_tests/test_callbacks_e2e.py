@@ -1,8 +1,9 @@
 """CRISCallbackHandler end to end against the embedded local Bedrock.
 
 The emulator records each call in its CloudTrail (source Region, ``requestID``,
-``additionalEventData.inferenceRegion``) and invocation logs after a configurable delay; its
-wire log is the ground truth of where each call really ran.
+``additionalEventData.inferenceRegion``) and invocation logs after a configurable delay,
+measured here on a :class:`ManualClock` the test advances (no sleeps, no race with the
+machine's speed); its wire log is the ground truth of where each call really ran.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from langchain_cris.audit.sink import read_audit_log
 from langchain_cris.audit.sources import AwsClients, InvocationLogLookup
 from langchain_cris.binding import with_residency
 from langchain_cris.chat_models import ChatBedrockCRIS
-from langchain_cris.emulator import LocalBedrock
+from langchain_cris.emulator import LocalBedrock, ManualClock
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.regions import region_table
 from langchain_cris.tracing import CRISCallbackHandler
+from tests.integration_tests._delivery import DELIVERY_S, PATIENT_S, deliver_after_first_look
 from tests.unit_tests.test_callbacks_fakes import capture_client
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -43,7 +45,7 @@ def _llm(bedrock: LocalBedrock, model: str = SONNET) -> ChatBedrockCRIS:
 
 def _handler(bedrock: LocalBedrock, **kwargs: Any) -> CRISCallbackHandler:
     return CRISCallbackHandler(
-        reconcile="background", endpoint_url=bedrock.endpoint_url, **FAST, **kwargs
+        reconcile="background", endpoint_url=bedrock.endpoint_url, **{**FAST, **kwargs}
     )
 
 
@@ -51,11 +53,13 @@ def test_eu_chain_trace_and_reconciled_served_region(tmp_path: Any) -> None:
     client, session = capture_client()
     tracer = LangChainTracer(client=client, project_name="default")
     log = tmp_path / "audit.jsonl"
-    with LocalBedrock(seed=0, cloudtrail_delay=0.2) as bedrock:
+    clock = ManualClock()
+    with LocalBedrock(seed=0, cloudtrail_delay=DELIVERY_S, clock=clock) as bedrock:
         chain = with_residency(ChatPromptTemplate.from_template("Say {x}") | _llm(bedrock), EU)
-        with _handler(bedrock, audit_path=log) as handler:
+        with _handler(bedrock, audit_path=log, reconcile_deadline=PATIENT_S) as handler:
             reply = chain.invoke({"x": "bonjour"}, config={"callbacks": [handler, tracer]})
             cris = reply.response_metadata["cris"]
+            deliver_after_first_look(bedrock, clock, "LookupEvents")
             assert handler.wait_reconciled(timeout=60)
             (state,) = handler.records()
         truth = _served(bedrock, cris["request_id"])
@@ -101,18 +105,23 @@ def test_global_chain_served_region_may_be_anywhere_and_is_recorded() -> None:
 
 
 def test_delayed_delivery_is_pending_then_filled() -> None:
-    # The delay outlasts the first look even on a loaded machine, where building the first
-    # boto3 CloudTrail client alone can take a second.
-    with LocalBedrock(seed=0, cloudtrail_delay=4.0) as bedrock:
-        with _handler(bedrock) as handler:
+    # CloudTrail delivers on the emulator's manual clock: nothing is visible until the test
+    # advances it, however fast or slow the machine is.
+    clock = ManualClock()
+    with LocalBedrock(seed=0, cloudtrail_delay=DELIVERY_S, clock=clock) as bedrock:
+        with _handler(bedrock, reconcile_deadline=PATIENT_S) as handler:
             reply = with_residency(_llm(bedrock), EU).invoke("x", config={"callbacks": [handler]})
             (before,) = handler.records()
             assert before.served_region == PENDING
+            assert bedrock.wire_log.wait_for("LookupEvents", timeout=60)  # first look: nothing
+            (still,) = handler.records()
+            assert still.served_region == PENDING and still.reconciliation is None
+            clock.advance(DELIVERY_S)  # CloudTrail delivers the event
             assert handler.wait_reconciled(timeout=60)
             (after,) = handler.records()
         truth = _served(bedrock, reply.response_metadata["cris"]["request_id"])
-        lookups = [r for r in bedrock.wire_log if r.operation == "LookupEvents"]
-    assert after.served_region == truth
+        lookups = bedrock.wire_log.records(operation="LookupEvents")
+    assert truth in EU.regions and after.served_region == truth
     assert len(lookups) >= 2  # looked, found nothing yet, looked again
 
 
@@ -176,12 +185,14 @@ def test_plain_chat_bedrock_converse_is_recorded_as_far_as_it_can_tell() -> None
 
 
 def test_invocation_logs_as_the_evidence_source() -> None:
-    with LocalBedrock(seed=0, invocation_log_delay=0.2) as bedrock:
+    clock = ManualClock()
+    with LocalBedrock(seed=0, invocation_log_delay=DELIVERY_S, clock=clock) as bedrock:
         source = InvocationLogLookup(
             AwsClients(endpoint_url=bedrock.endpoint_url), bedrock.config.log_group
         )
         with CRISCallbackHandler(reconcile="background", reconcile_sources=[source], **FAST) as h:
             reply = with_residency(_llm(bedrock), EU).invoke("x", config={"callbacks": [h]})
+            deliver_after_first_look(bedrock, clock, "FilterLogEvents")
             assert h.wait_reconciled(timeout=60)
             (state,) = h.records()
         truth = _served(bedrock, reply.response_metadata["cris"]["request_id"])

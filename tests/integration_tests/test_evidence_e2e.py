@@ -18,8 +18,9 @@ from langchain_cris.binding import with_residency
 from langchain_cris.callbacks import CRISCallbackHandler
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.cli import main as cli_main
-from langchain_cris.emulator import LocalBedrock
+from langchain_cris.emulator import LocalBedrock, ManualClock
 from langchain_cris.policy import ResidencyPolicy
+from tests.integration_tests._delivery import DELIVERY_S, PATIENT_S, deliver_after_first_look
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 AUDIT_EU = ResidencyPolicy.preset("eu", mode="audit")
@@ -79,16 +80,18 @@ def test_cli_live_records_a_streamed_calls_true_region(
 def test_background_reconciler_and_on_violation_see_the_completion_region(tmp_path: Path) -> None:
     log = tmp_path / "cris-audit.jsonl"
     events: list[ViolationEvent] = []
-    with LocalBedrock(seed=0, regions=EU_DOWN, cloudtrail_delay=0.2) as bedrock:
+    clock = ManualClock()
+    with LocalBedrock(seed=0, regions=EU_DOWN, cloudtrail_delay=DELIVERY_S, clock=clock) as bedrock:
         with CRISCallbackHandler(
             audit_path=log,
             reconcile="background",
             endpoint_url=bedrock.endpoint_url,
             on_violation=events.append,
-            **FAST,
+            **{**FAST, "reconcile_deadline": PATIENT_S},
         ) as handler:
             request_id = _stream_outside_eu(bedrock, handler)
-            assert handler.wait_reconciled(timeout=20)
+            deliver_after_first_look(bedrock, clock)  # the first look finds neither event
+            assert handler.wait_reconciled(timeout=60)
         served = _truth(bedrock, request_id)
     assert served not in AUDIT_EU.regions
     reconciled = [e for e in events if e.kind == "served_outside"]

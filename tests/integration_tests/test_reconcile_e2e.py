@@ -11,9 +11,10 @@ from langchain_cris.audit.sink import read_audit_log
 from langchain_cris.binding import with_residency
 from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.cli import main as cli_main
-from langchain_cris.emulator import LocalBedrock
+from langchain_cris.emulator import LocalBedrock, ManualClock
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.tracing import CRISCallbackHandler
+from tests.integration_tests._delivery import DELIVERY_S, PATIENT_S, delivering_after_first_look
 
 SONNET = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 
@@ -36,16 +37,21 @@ def test_cli_live_fills_every_pending_call(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = tmp_path / "cris-audit.jsonl"
-    with LocalBedrock(seed=0, cloudtrail_delay=0.5) as bedrock:
+    clock = ManualClock()
+    with LocalBedrock(seed=0, cloudtrail_delay=DELIVERY_S, clock=clock) as bedrock:
         ids = _run_calls(bedrock, log, ResidencyPolicy.preset("eu"), 5)
         assert all(s.pending for s in summarize_records(read_audit_log(log).records))
         # boto3's own configuration: AWS_ENDPOINT_URL, no --endpoint-url.
         monkeypatch.setenv("AWS_ENDPOINT_URL", bedrock.endpoint_url)
-        code = cli_main(
-            ["reconcile", str(log), "--live", "--deadline", "10", "--poll-interval", "0.1"]
-        )
+        deadline = str(PATIENT_S)  # a bound: the run ends as soon as every call is filled
+        with delivering_after_first_look(bedrock, clock):  # the first round finds nothing
+            code = cli_main(
+                ["reconcile", str(log), "--live", "--deadline", deadline, "--poll-interval", "0.1"]
+            )
         truth = _truth(bedrock)
+        lookups = bedrock.wire_log.records(operation="LookupEvents")
     assert code == 0
+    assert len(lookups) >= 2  # looked before delivery, found nothing, looked again
     out = capsys.readouterr().out
     assert "5 pending before, 5 reconciled now, 0 still pending" in out
     states = {s.request_id: s for s in summarize_records(read_audit_log(log).records)}

@@ -121,6 +121,7 @@ RECONCILER_ALL = [
     "ReconcileReport",
     "ServedRegionReconciler",
     "Source",
+    "Timer",
     "reconcile_audit_log",
 ]
 

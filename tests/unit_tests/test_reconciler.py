@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,6 +35,7 @@ from langchain_cris.audit.records import (
 )
 from langchain_cris.audit.sink import AuditSink, read_audit_log
 from langchain_cris.cli import main as cli_main
+from tests.unit_tests._virtual_timer import VirtualTimer
 
 EU = ["eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-3"]
 NOW = datetime.now(UTC)
@@ -135,17 +135,25 @@ class CountingSource:
     name = "cloudtrail"
 
     def __init__(
-        self, served: dict[str, str], *, visible_after: int = 0, fail_first: int = 0
+        self,
+        served: dict[str, str],
+        *,
+        visible_after: int = 0,
+        fail_first: int = 0,
+        timer: VirtualTimer | None = None,
     ) -> None:
         self.served = served
         self.visible_after = visible_after
         self.fail_first = fail_first
+        self.timer = timer
         self.lookups: list[tuple[str, list[str | None]]] = []
+        #: When each lookup ran, on ``timer``'s clock.
         self.times: list[float] = []
 
     def lookup(self, region: str, calls: Sequence[PendingCall]) -> EvidenceIndex:
         self.lookups.append((region, [c.request_id for c in calls]))
-        self.times.append(time.monotonic())
+        if self.timer is not None:
+            self.times.append(self.timer.now())
         if len(self.lookups) <= self.fail_first:
             raise RuntimeError("ThrottlingException: Rate exceeded")
         index = EvidenceIndex()
@@ -178,34 +186,54 @@ def test_failing_source_falls_through_to_the_next() -> None:
 
 # -- live (background) -----------------------------------------------------------------------
 def test_background_polls_with_backoff_until_delivered() -> None:
-    source = CountingSource({"a": "eu-west-3"}, visible_after=3, fail_first=1)
+    timer = VirtualTimer()  # the schedule on a virtual clock: exact, however loaded the box
+    source = CountingSource({"a": "eu-west-3"}, visible_after=4, fail_first=1, timer=timer)
     results: list[tuple[PendingCall, Finding]] = []
     rec = ServedRegionReconciler(
         [source], on_result=lambda c, f: results.append((c, f)),
-        first_poll=0.02, backoff=2.0, jitter=0.0, max_interval=1.0, deadline=10,
+        first_poll=5, backoff=2.0, jitter=0.0, max_interval=30, deadline=900, timer=timer,
     )  # fmt: skip
-    started = time.monotonic()
     rec.submit(_call("a"))
     assert rec.pending == 1
-    assert rec.wait(timeout=10)
+    assert rec.wait(timeout=60)  # a bound: virtual time makes the whole schedule instant
     assert [f.served_region for _, f in results] == ["eu-west-3"]
-    assert len(source.lookups) == 4
-    gaps = [b - a for a, b in zip([started, *source.times], source.times, strict=False)]
-    assert gaps[0] >= 0.02 - 0.005
-    assert gaps[2] > gaps[1] * 1.5 and gaps[3] > gaps[2] * 1.5  # exponential backoff
+    assert len(source.lookups) == 5  # a failed look, three empty ones, then the event
+    # First look after first_poll, then exponential backoff capped at max_interval.
+    assert source.times == [5, 15, 35, 65, 95]
+    gaps = [b - a for a, b in zip([0.0, *source.times], source.times, strict=False)]
+    assert gaps == [5, 10, 20, 30, 30]
     assert rec.errors and "Rate exceeded" in rec.errors[0]
     rec.close()
 
 
+def test_background_backoff_jitter_only_lengthens_each_interval() -> None:
+    timer = VirtualTimer()
+    source = CountingSource({"a": "eu-west-3"}, visible_after=3, timer=timer)
+    rec = ServedRegionReconciler(
+        [source], on_result=lambda c, f: None,
+        first_poll=4, backoff=2.0, jitter=0.25, max_interval=60, deadline=900, timer=timer,
+    )  # fmt: skip
+    rec.submit(_call("a"))
+    assert rec.wait(timeout=60)
+    gaps = [b - a for a, b in zip([0.0, *source.times], source.times, strict=False)]
+    assert gaps[0] == 4  # the first look is never jittered
+    for gap, base in zip(gaps[1:], [8, 16, 32], strict=True):
+        assert base <= gap <= base * 1.25
+    rec.close()
+
+
 def test_background_gives_up_at_the_deadline() -> None:
+    timer = VirtualTimer()
+    source = CountingSource({}, timer=timer)
     given_up: list[PendingCall] = []
     rec = ServedRegionReconciler(
-        [CountingSource({})], on_result=lambda c, f: None, on_give_up=given_up.append,
-        first_poll=0.01, max_interval=0.02, deadline=0.15,
+        [source], on_result=lambda c, f: None, on_give_up=given_up.append,
+        first_poll=10, max_interval=20, jitter=0.0, deadline=75, timer=timer,
     )  # fmt: skip
     rec.submit(_call("never"))
-    assert rec.wait(timeout=5)
+    assert rec.wait(timeout=60)
     assert [c.request_id for c in given_up] == ["never"] == [c.request_id for c in rec.given_up]
+    assert source.times == [10, 30, 50, 70, 75]  # the last look is at the deadline itself
     rec.close()
 
 

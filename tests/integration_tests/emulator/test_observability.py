@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from langchain_cris.emulator import LocalBedrock
+from langchain_cris.emulator import LocalBedrock, ManualClock
 
 from .conftest import EU_SONNET, NO_RETRY, SONNET, ClientFactory, user
 
@@ -84,17 +84,26 @@ def test_cloudtrail_filters_failed_calls_and_time_range(
     assert info.value.response["Error"]["Code"] == "InvalidNextTokenException"
 
 
-def test_delivery_delay() -> None:
-    with LocalBedrock(cloudtrail_delay=1.0, invocation_log_delay=1.0) as bedrock:
+def test_delivery_delay_on_the_wire_follows_the_emulator_clock() -> None:
+    clock = ManualClock()
+    with LocalBedrock(cloudtrail_delay=300, invocation_log_delay=60, clock=clock) as bedrock:
         trail = bedrock.client("cloudtrail")
         logs = bedrock.client("logs")
         bedrock.client("bedrock-runtime").converse(modelId=EU_SONNET, messages=user("Hi"))
         assert trail.lookup_events()["Events"] == []
         assert logs.filter_log_events(logGroupName=LOG_GROUP)["events"] == []
         assert len(bedrock.cloudtrail_events("eu-central-1", include_pending=True)) == 1
-        time.sleep(1.1)
-        assert len(trail.lookup_events()["Events"]) == 1
+        assert len(bedrock.invocation_logs("eu-central-1", include_pending=True)) == 1
+        clock.advance(59.5)
+        assert logs.filter_log_events(logGroupName=LOG_GROUP)["events"] == []
+        clock.advance(0.5)  # the log's 60 s have passed, the trail's 300 s have not
         assert len(logs.filter_log_events(logGroupName=LOG_GROUP)["events"]) == 1
+        assert trail.lookup_events()["Events"] == []
+        clock.advance(239.5)
+        assert trail.lookup_events()["Events"] == []
+        clock.advance(0.5)
+        assert len(trail.lookup_events()["Events"]) == 1
+        assert len(bedrock.cloudtrail_events("eu-central-1")) == 1
 
 
 def test_invocation_logs_filter_and_paginate(

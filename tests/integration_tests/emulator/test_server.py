@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from langchain_cris.emulator import LocalBedrock
 
@@ -100,8 +99,10 @@ def test_slow_requests_do_not_serialise() -> None:
 def test_stop_joins_threads_and_closes_sockets() -> None:
     before = threading.active_count()
     bedrock = LocalBedrock(faults=[{"kind": "hang", "model_id": EU_SONNET}]).start()
+    # The hang (3600 s) and the client's read timeout (600 s) both outlast the generous bounds
+    # below, so only the shutdown itself can end the call; nothing here is timed.
     runtime = bedrock.client(
-        "bedrock-runtime", config=Config(read_timeout=30, retries={"total_max_attempts": 1})
+        "bedrock-runtime", config=Config(read_timeout=600, retries={"total_max_attempts": 1})
     )
     runtime.converse(modelId="amazon.titan-text-express-v1", messages=user("x"))  # keep-alive
     failures: list[BaseException] = []
@@ -112,14 +113,19 @@ def test_stop_joins_threads_and_closes_sockets() -> None:
         except Exception as exc:  # the connection is dropped on shutdown
             failures.append(exc)
 
-    hung = threading.Thread(target=call_that_hangs)
+    # Daemon threads: were the hang to outlive shutdown, the test fails at its bound and the
+    # run still exits.
+    hung = threading.Thread(target=call_that_hangs, daemon=True)
     hung.start()
-    time.sleep(0.2)
-    started = time.perf_counter()
-    bedrock.stop()
-    assert time.perf_counter() - started < 2.0  # the hang ends on shutdown
-    hung.join(5)
-    assert len(failures) == 1 and not isinstance(failures[0], ClientError)
+    assert bedrock.wait_in_flight(1, timeout=60)  # the hung call is being handled
+    stopper = threading.Thread(target=bedrock.stop, daemon=True)  # joins the hung handler
+    stopper.start()
+    stopper.join(120)
+    assert not stopper.is_alive()  # the hang ended on shutdown (it would hold stop() 3600 s)
+    hung.join(120)
+    assert not hung.is_alive()
+    assert len(failures) == 1
+    assert not isinstance(failures[0], (ClientError, ReadTimeoutError)), failures[0]
     runtime.close()
     assert threading.active_count() == before
     bedrock.stop()  # idempotent

@@ -28,6 +28,7 @@ from langchain_cris.audit.records import (
 )
 from langchain_cris.audit.sink import AuditSink, read_audit_log
 from langchain_cris.cli import main as cli_main
+from tests.unit_tests._virtual_timer import VirtualTimer
 from tests.unit_tests.audit.corpus import (
     EU,
     SCENARIO,
@@ -193,6 +194,7 @@ def _live(
         max_interval=0.02,
         jitter=0.0,
         deadline=deadline,
+        timer=VirtualTimer(),  # the schedule and the deadline pass on a virtual clock
     )
     for request_id in SCENARIO:
         rec.submit(_pending(request_id))
