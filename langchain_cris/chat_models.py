@@ -276,11 +276,18 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
     def runtime_client(self, region: str) -> Any:
         """The shared bedrock-runtime client for source ``region`` (created on first use)."""
-        return self._cris.pool.get(region)
+        return self._transport.pool.get(region)
+
+    @property
+    def _transport(self) -> ModelTransport:
+        """``self._cris``, read straight from pydantic's private-attribute dict: the plain
+        attribute read goes through pydantic's ``__getattr__`` fallback, ~3 µs, several
+        times per call."""
+        return cast(ModelTransport, self.__pydantic_private__["_cris"])  # type: ignore[index]
 
     def _async_runtime(self) -> AsyncRuntime | None:
         """The native async transport, or ``None`` when async must use the thread pool."""
-        return self._cris.async_runtime(lambda: new_async_pool(self, self._client_config()))
+        return self._transport.async_runtime(lambda: new_async_pool(self, self._client_config()))
 
     # -- serialization --------------------------------------------------------------------
     @classmethod
@@ -435,7 +442,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         runtime = self._async_runtime()
         if runtime is None:
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
-        await self._refresh_off_loop(self._cris.source_region)
+        await self._refresh_off_loop(self._transport.source_region)
         plan, user_rm = self._plan(kwargs, run_manager)
 
         async def send(cand: RouteCandidate) -> ChatResult:
@@ -464,7 +471,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
                 async for chunk in fallback:
                     yield chunk
             return
-        await self._refresh_off_loop(self._cris.source_region)
+        await self._refresh_off_loop(self._transport.source_region)
         plan, user_rm = self._plan(kwargs, run_manager)
 
         def open_stream(cand: RouteCandidate) -> AsyncIterator[ChatGenerationChunk]:
@@ -533,7 +540,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
                 "model_id": base,
                 "base_model_id": base,
                 "region_name": region,
-                "client": self._cris.pool.get(region),
+                "client": self._transport.pool.get(region),
             }
         )
         with decided_route("CountTokens", base, region, policy.name):
@@ -571,7 +578,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
 
     def _failover_settings(self) -> FailoverSettings:
         """The model's failover settings, rebuilt only when a field changed (frozen, shared)."""
-        state = self._cris
+        state = self._transport
         values = (1 + self.max_failover_attempts, self.failover_backoff, self.failover_backoff_max)
         settings = state.failover_settings
         if (
@@ -656,7 +663,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         Off with a user ``client=`` or a replaced client pool (the test seam): the model then
         talks to a transport whose control plane is not ours to ask.
         """
-        state = self._cris
+        state = self._transport
         if not self.live_catalog or offline_mode():
             return None
         if state.user_client or state.pool is not state.own_pool:
@@ -718,7 +725,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             )
 
     def _region(self) -> str:
-        state = self._cris
+        state = self._transport
         if state.source_region is None:
             with state.lock:
                 if state.source_region is None:
@@ -749,10 +756,12 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         """
         route = plan.route
         self._check_live_candidate(plan, cand)
+        if client is None:
+            client = self._transport.pool.get(cand.source_region)
         update: dict[str, Any] = {
             "model_id": cand.model_id,
             "region_name": cand.source_region,
-            "client": client if client is not None else self._cris.pool.get(cand.source_region),
+            "client": client,
             "request_metadata": stamp_request_metadata(
                 user_rm or self.request_metadata, plan.policy, plan.run_id
             ),

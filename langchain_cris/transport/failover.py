@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NoReturn, TypeVar
 
 from langchain_core.messages import AIMessageChunk
@@ -162,8 +163,8 @@ class CallPlan:
             "geography": cand.geography,
             "route_kind": cand.kind,
             "source_region": cand.source_region,
-            "destination_regions": sorted(cand.destination_regions),
-            "allowed_regions": sorted(self.policy.regions),
+            "destination_regions": list(_sorted(cand.destination_regions)),
+            "allowed_regions": list(_sorted(self.policy.regions)),
             "request_id": request_id,
             "served_region": cand.source_region if cand.kind == "in_region" else None,
             "violations": list(route.violations),
@@ -237,6 +238,12 @@ class StreamAnnotator:
         )
         stamp_cost(chunk.message, usage_costs=False)  # no usage: the cost says "unknown" and why
         return chunk
+
+
+@lru_cache(maxsize=512)
+def _sorted(regions: frozenset[str]) -> tuple[str, ...]:
+    """A Region set in order (the same few sets recur on every call; sorted once each)."""
+    return tuple(sorted(regions))
 
 
 def stamp_request_metadata(
