@@ -694,14 +694,15 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         return live
 
     def _check_live_candidate(self, plan: CallPlan, cand: RouteCandidate) -> None:
-        """Before failing over to another source Region, learn that Region's live routes.
+        """Before each send, re-check the candidate on its source Region's live routes.
 
         The plan was checked against the rows known when it was made; a Region first used
-        for failover is refreshed now and the candidate re-checked, so a profile AWS widened
-        there is refused before anything is sent.
+        for failover is refreshed now, and so is the primary Region if its answer expired
+        since the decision (callbacks and retries run in between), so a profile AWS widened
+        there is refused before anything is sent. Fresh rows cost a dictionary look-up.
         """
-        if cand.profile_id is None or cand.source_region == plan.route.source_region:
-            return  # the route was resolved on this Region's live rows (``_resolve``)
+        if cand.profile_id is None:
+            return
         if cand.source_region not in plan.policy.allowed_sources:
             return  # routing never offers such a candidate; nothing to ask about
         live = self._live()
