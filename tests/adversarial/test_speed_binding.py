@@ -48,7 +48,7 @@ class Probe(BaseCallbackHandler):
 
 
 # -- differential: the config the bound runnable receives ---------------------------------------
-def _seen(runnable: Any, config: Any, parent: dict[str, Any] | None) -> dict[str, Any]:
+def _seen(runnable: Any, config: Any, parent: Any) -> dict[str, Any]:
     """The config a probe step receives when ``runnable`` (wrapping the probe) is invoked."""
     seen: dict[str, Any] = {}
 
@@ -64,10 +64,12 @@ def _seen(runnable: Any, config: Any, parent: dict[str, Any] | None) -> dict[str
     return seen
 
 
-def _handlers(config: dict[str, Any]) -> list[int]:
+def _handlers(config: Any) -> list[int]:
     """The handlers a config carries, without the binding's own ``ModelGuard`` (by design)."""
     callbacks = config.get("callbacks")
-    handlers = callbacks.handlers if hasattr(callbacks, "handlers") else callbacks or []
+    handlers: Any = getattr(callbacks, "handlers", None)
+    if handlers is None:
+        handlers = callbacks or []
     return sorted(id(h) for h in handlers if not isinstance(h, ModelGuard))
 
 
@@ -137,9 +139,8 @@ def test_merge_equals_core_merge_configs_at_top_level(cfg: str) -> None:
     )
     config = CONFIGS[cfg]
     got = binding._merge_configs(config)
-    want = merge_configs(
-        merge_configs(binding.config, config), {"metadata": residency_metadata(EU)}
-    )
+    keys: Any = {"metadata": residency_metadata(EU)}
+    want = merge_configs(merge_configs(binding.config, config), keys)
     assert got["metadata"] == want["metadata"]
     assert sorted(got.get("tags") or []) == sorted(want.get("tags") or [])
     assert _handlers(got) == _handlers(want)
@@ -230,7 +231,7 @@ def test_batch_items_with_different_policies(wire: Wire, form: str) -> None:
     if form != "batch":
         pytest.skip("per-item configs are a batch feature")
     chain = with_residency(cris(wire), EUROPE)
-    configs = [{"metadata": {"cris_policy": "eu"}}, {"metadata": {"cris_policy": "global"}}]
+    configs: Any = [{"metadata": {"cris_policy": "eu"}}, {"metadata": {"cris_policy": "global"}}]
     chain.batch(["a", "b"], config=configs)
     assert_inside(wire, EUROPE)
     asyncio.run(chain.abatch(["a", "b"], config=configs))
@@ -251,7 +252,7 @@ OVERWRITE = (
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("where", ["inner-with_config", "outer-with_config"])
 def test_bound_metadata_policy_is_narrowed_not_replaced(wire: Wire, form: str, where: str) -> None:
-    eu_meta = {"metadata": {"cris_policy": "eu"}}
+    eu_meta: Any = {"metadata": {"cris_policy": "eu"}}
     if where == "inner-with_config":
         chain = with_residency(cris(wire).with_config(**eu_meta), GLOBAL)
     else:

@@ -100,12 +100,12 @@ def env_tracing(smith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setenv("LANGSMITH_ENDPOINT", smith.url)
     monkeypatch.setenv("LANGSMITH_API_KEY", "fake")
     monkeypatch.setattr(rt, "_CLIENT", None)
-    ls_utils.get_env_var.cache_clear()
+    ls_utils.get_env_var.cache_clear()  # type: ignore[attr-defined]
     yield smith
     wait_for_all_tracers()
     monkeypatch.setattr(rt, "_CLIENT", None)
     monkeypatch.undo()
-    ls_utils.get_env_var.cache_clear()
+    ls_utils.get_env_var.cache_clear()  # type: ignore[attr-defined]
 
 
 def _model(wire: Wire, **kwargs: Any) -> ChatBedrockCRIS:
