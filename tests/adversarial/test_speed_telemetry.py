@@ -265,3 +265,35 @@ def test_allowed_endpoint_is_not_refused(wire: Wire, smith: FakeLangSmith, form:
     wait_for_all_tracers()
     assert wire.sent(), "nothing was sent"
     assert smith.traced_secret(), "the allowed endpoint received no trace"
+
+
+@pytest.mark.parametrize(
+    "placement",
+    [
+        "bound-config",
+        pytest.param("direct", marks=pytest.mark.xfail(strict=True, reason=STREAM_GAP)),
+        pytest.param("bound-model", marks=pytest.mark.xfail(strict=True, reason=STREAM_GAP)),
+    ],
+)
+def test_astream_events_with_a_tracer(wire: Wire, smith: FakeLangSmith, placement: str) -> None:
+    """``astream_events`` streams the model (``_astream``, no run manager) like ``astream``."""
+    import asyncio
+
+    tracer = LangChainTracer(client=smith.client())
+    config: Any = None
+    if placement == "direct":
+        runnable: Any = _model(wire, residency_policy=REFUSE)
+        config = {"callbacks": [tracer]}
+    elif placement == "bound-config":
+        runnable = with_residency(_model(wire), REFUSE)
+        config = {"callbacks": [tracer]}
+    else:
+        runnable = with_residency(_model(wire, callbacks=[tracer]), REFUSE)
+
+    async def events() -> list[Any]:
+        return [e async for e in runnable.astream_events(SECRET, config=config, version="v2")]
+
+    with pytest.raises(TelemetryResidencyError):
+        asyncio.run(events())
+    wait_for_all_tracers()
+    assert wire.sent() == []
