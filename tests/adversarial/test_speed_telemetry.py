@@ -164,7 +164,13 @@ def _setup(way: str, smith: FakeLangSmith, form: str, wire: Wire) -> Setup:
         return nullcontext(), None, {}, lambda r: _inner(r, form, {"callbacks": [tracer]})
     if way == "traceable-parent":
         return tracing_context(enabled=True, client=smith.client()), None, {}, none
+    if way == "parent-chain":  # the model is a step of a chain traced from its config
+        return nullcontext(), {"callbacks": [tracer]}, {}, lambda r: RunnableLambda(_echo) | r
     raise AssertionError(way)
+
+
+def _echo(x: Any) -> Any:
+    return x
 
 
 WAYS = [
@@ -177,6 +183,7 @@ WAYS = [
     "with_config",
     "inner-call",
     "traceable-parent",
+    "parent-chain",
 ]
 #: Tracers only the model's own run sees (no binding above it can): the model must refuse.
 MODEL_LEVEL = {"model-callbacks", "with_config", "inner-call"}
