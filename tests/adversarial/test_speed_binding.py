@@ -225,11 +225,8 @@ def test_nested_disjoint_is_refused_before_the_wire(wire: Wire, form: str) -> No
     assert wire.sent() == []
 
 
-@pytest.mark.parametrize("form", FORMS)
-def test_batch_items_with_different_policies(wire: Wire, form: str) -> None:
+def test_batch_items_with_different_policies(wire: Wire) -> None:
     """Per-item configs naming different policies: each item under its own combination."""
-    if form != "batch":
-        pytest.skip("per-item configs are a batch feature")
     chain = with_residency(cris(wire), EUROPE)
     configs: Any = [{"metadata": {"cris_policy": "eu"}}, {"metadata": {"cris_policy": "global"}}]
     chain.batch(["a", "b"], config=configs)
