@@ -1,0 +1,306 @@
+"""``telemetry="refuse"`` in every way LangChain can turn tracing on, after the per-call speed-up.
+
+The model's own trace check now reads the started run's handlers (``run_manager.handlers``)
+instead of configuring a second callback manager on them; with no run manager it still asks
+langchain-core which handlers a run started now would get. These tests enable tracing each way
+LangChain offers (environment, ``tracing_context``, ``tracing_v2_enabled``, a ``LangChainTracer``
+in the config's callbacks as a list or as a manager, on the model itself, through
+``with_config``, inside an inner call, under a ``@traceable`` parent) to a LangSmith client
+pointed at a fake LangSmith on 127.0.0.1 (never an external host), once on a model called
+directly (its own policy) and once inside ``with_residency``, in every call form, on both wires.
+
+Each test fails when a request reaches Bedrock although the policy refuses the trace endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import langsmith
+import pytest
+from langchain_core.callbacks import CallbackManager
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tracers.context import tracing_v2_enabled
+from langchain_core.tracers.langchain import LangChainTracer, wait_for_all_tracers
+from langsmith import utils as ls_utils
+from langsmith.run_helpers import traceable, tracing_context
+
+from langchain_cris.binding import with_residency
+from langchain_cris.chat_models import ChatBedrockCRIS
+from langchain_cris.errors import TelemetryResidencyError
+from langchain_cris.policy import ResidencyPolicy
+from langchain_cris.telemetry import _reset_warnings
+from tests.adversarial.conftest import FORMS, SONNET, Wire, run_form
+
+SECRET = "personal-data-0815"
+REFUSE = ResidencyPolicy.preset("eu", telemetry="refuse")
+
+
+class FakeLangSmith:
+    """Records what a real ``langsmith.Client`` sends (method, path); answers ``{}``."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, str]] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                owner.requests.append((self.command, self.path, raw.decode("utf-8", "replace")))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            do_GET = do_POST = do_PATCH = _answer
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def client(self) -> langsmith.Client:
+        return langsmith.Client(api_url=self.url, api_key="fake", auto_batch_tracing=False)
+
+    def traced_secret(self) -> bool:
+        return SECRET in json.dumps([body for _, _, body in self.requests])
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def smith() -> Iterator[FakeLangSmith]:
+    _reset_warnings()
+    server = FakeLangSmith()
+    yield server
+    wait_for_all_tracers()
+    server.close()
+    _reset_warnings()
+
+
+@pytest.fixture
+def env_tracing(smith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLangSmith]:
+    """``LANGSMITH_TRACING=true`` with ``LANGSMITH_ENDPOINT`` at the fake server."""
+    import langsmith.run_trees as rt
+
+    monkeypatch.setenv("LANGSMITH_TRACING", "true")
+    monkeypatch.delenv("LANGCHAIN_TRACING_V2", raising=False)
+    monkeypatch.setenv("LANGSMITH_ENDPOINT", smith.url)
+    monkeypatch.setenv("LANGSMITH_API_KEY", "fake")
+    monkeypatch.setattr(rt, "_CLIENT", None)
+    ls_utils.get_env_var.cache_clear()  # type: ignore[attr-defined]
+    yield smith
+    wait_for_all_tracers()
+    monkeypatch.setattr(rt, "_CLIENT", None)
+    monkeypatch.undo()
+    ls_utils.get_env_var.cache_clear()  # type: ignore[attr-defined]
+
+
+def _model(wire: Wire, **kwargs: Any) -> ChatBedrockCRIS:
+    params: dict[str, Any] = {
+        "model": SONNET,
+        "region_name": "eu-central-1",
+        "endpoint_url": wire.endpoint_url,
+        "failover_backoff": 0.0,
+        **kwargs,
+    }
+    return ChatBedrockCRIS(**params)
+
+
+def _inner(llm: Any, form: str, config: dict[str, Any]) -> Any:
+    """A chain step that calls ``llm`` itself, with a config of its own, in ``form``'s shape."""
+    if form in ("ainvoke", "astream"):
+
+        async def call(x: Any) -> Any:
+            if form == "astream":
+                return [c async for c in llm.astream(x, config=config)]
+            return await llm.ainvoke(x, config=config)
+
+        return RunnableLambda(lambda x: None, afunc=call)
+
+    def call_sync(x: Any) -> Any:
+        if form == "stream":
+            return list(llm.stream(x, config=config))
+        return llm.invoke(x, config=config)
+
+    return RunnableLambda(call_sync)
+
+
+#: How tracing is turned on: (context around the call, config passed, model kwargs, wrap).
+Setup = tuple[AbstractContextManager[Any], dict[str, Any] | None, dict[str, Any], Any]
+
+
+def _setup(way: str, smith: FakeLangSmith, form: str, wire: Wire) -> Setup:
+    tracer = LangChainTracer(client=smith.client())
+    none: Callable[[Any], Any] = lambda r: r  # noqa: E731
+    if way == "env":
+        return nullcontext(), None, {}, none
+    if way == "tracing_context":
+        return tracing_context(enabled=True, client=smith.client()), None, {}, none
+    if way == "tracing_v2_enabled":
+        return tracing_v2_enabled(client=smith.client()), None, {}, none
+    if way == "callbacks-list":
+        return nullcontext(), {"callbacks": [tracer]}, {}, none
+    if way == "callbacks-manager":
+        manager = CallbackManager(handlers=[tracer], inheritable_handlers=[tracer])
+        return nullcontext(), {"callbacks": manager}, {}, none
+    if way == "model-callbacks":
+        return nullcontext(), None, {"callbacks": [tracer]}, none
+    if way == "with_config":
+        return nullcontext(), None, {}, lambda r: r.with_config(callbacks=[tracer])
+    if way == "inner-call":
+        return nullcontext(), None, {}, lambda r: _inner(r, form, {"callbacks": [tracer]})
+    if way == "traceable-parent":
+        return tracing_context(enabled=True, client=smith.client()), None, {}, none
+    if way == "parent-chain":  # the model is a step of a chain traced from its config
+        return nullcontext(), {"callbacks": [tracer]}, {}, lambda r: RunnableLambda(_echo) | r
+    raise AssertionError(way)
+
+
+def _echo(x: Any) -> Any:
+    return x
+
+
+WAYS = [
+    "env",
+    "tracing_context",
+    "tracing_v2_enabled",
+    "callbacks-list",
+    "callbacks-manager",
+    "model-callbacks",
+    "with_config",
+    "inner-call",
+    "traceable-parent",
+    "parent-chain",
+]
+#: Tracers only the model's own run sees (no binding above it can): the model must refuse.
+MODEL_LEVEL = {"model-callbacks", "with_config", "inner-call"}
+STREAM_GAP = (
+    "BaseChatModel.stream/astream (langchain-core 1.x) call _stream/_astream without the run "
+    "manager, so plan_for_model falls back to ensure_config().get('callbacks'), which holds the "
+    "enclosing context's callbacks, not the model run's own: a LangChainTracer given to the "
+    "model (its callbacks field, a config passed to the model's stream, with_config, an inner "
+    "call) is never seen and the stream is sent to Bedrock (and traced) under telemetry='refuse'"
+)
+
+
+def _stream_gap(way: str, placement: str, form: str) -> bool:
+    if form not in ("stream", "astream"):
+        return False
+    if way in MODEL_LEVEL:
+        return True
+    return placement == "direct" and way in ("callbacks-list", "callbacks-manager")
+
+
+def _params() -> list[Any]:
+    out = []
+    for way in WAYS:
+        for placement in ("direct", "bound"):
+            for form in FORMS:
+                marks = []
+                if _stream_gap(way, placement, form):
+                    marks.append(pytest.mark.xfail(strict=True, reason=STREAM_GAP))
+                out.append(pytest.param(way, placement, form, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize(("way", "placement", "form"), _params())
+def test_refuse_before_bedrock_whatever_turns_tracing_on(
+    wire: Wire,
+    smith: FakeLangSmith,
+    request: pytest.FixtureRequest,
+    way: str,
+    placement: str,
+    form: str,
+) -> None:
+    if way == "env":
+        request.getfixturevalue("env_tracing")
+    context, config, model_kwargs, wrap = _setup(way, smith, form, wire)
+    if placement == "direct":
+        runnable = wrap(_model(wire, residency_policy=REFUSE, **model_kwargs))
+    else:
+        runnable = with_residency(wrap(_model(wire, **model_kwargs)), REFUSE)
+    if way == "traceable-parent":
+        inner = runnable
+
+        @traceable(name="parent")
+        def parent(x: str) -> Any:
+            return run_form(form, inner, x)
+
+        def call() -> Any:
+            return parent(SECRET)
+    else:
+
+        def call() -> Any:
+            return run_form(form, runnable, SECRET, config=config)
+
+    with context:
+        try:
+            result: Any = call()
+        except TelemetryResidencyError as exc:
+            result = exc
+    wait_for_all_tracers()
+    sent = wire.sent()
+    assert sent == [], f"{way}/{placement}/{form}: sent to Bedrock under refuse: {sent}"
+    assert isinstance(result, TelemetryResidencyError), result
+    assert smith.url in str(result)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_allowed_endpoint_is_not_refused(wire: Wire, smith: FakeLangSmith, form: str) -> None:
+    """The control: the same tracer at an allowed endpoint lets the call through (and traces).
+
+    Catches a check that refuses everything once a tracer is present (which would make the
+    refusal tests above pass for the wrong reason).
+    """
+    policy = ResidencyPolicy.preset("eu", telemetry="refuse", telemetry_endpoints=[smith.url])
+    runnable = with_residency(_model(wire), policy)
+    tracer = LangChainTracer(client=smith.client())
+    run_form(form, runnable, SECRET, config={"callbacks": [tracer]})
+    wait_for_all_tracers()
+    assert wire.sent(), "nothing was sent"
+    assert smith.traced_secret(), "the allowed endpoint received no trace"
+
+
+@pytest.mark.parametrize(
+    "placement",
+    [
+        "bound-config",
+        pytest.param("direct", marks=pytest.mark.xfail(strict=True, reason=STREAM_GAP)),
+        pytest.param("bound-model", marks=pytest.mark.xfail(strict=True, reason=STREAM_GAP)),
+    ],
+)
+def test_astream_events_with_a_tracer(wire: Wire, smith: FakeLangSmith, placement: str) -> None:
+    """``astream_events`` streams the model (``_astream``, no run manager) like ``astream``."""
+    import asyncio
+
+    tracer = LangChainTracer(client=smith.client())
+    config: Any = None
+    if placement == "direct":
+        runnable: Any = _model(wire, residency_policy=REFUSE)
+        config = {"callbacks": [tracer]}
+    elif placement == "bound-config":
+        runnable = with_residency(_model(wire), REFUSE)
+        config = {"callbacks": [tracer]}
+    else:
+        runnable = with_residency(_model(wire, callbacks=[tracer]), REFUSE)
+
+    async def events() -> list[Any]:
+        return [e async for e in runnable.astream_events(SECRET, config=config, version="v2")]
+
+    with pytest.raises(TelemetryResidencyError):
+        asyncio.run(events())
+    wait_for_all_tracers()
+    assert wire.sent() == []
