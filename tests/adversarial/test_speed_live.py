@@ -138,17 +138,6 @@ class WidenOnStart(BaseCallbackHandler):
         self.fired += 1
 
 
-BETWEEN = (
-    "_check_live_candidate now returns early for candidates in plan.route.source_region, "
-    "assuming the route was resolved on fresh live rows 'moments before'; but the route is "
-    "decided in _get_ls_params (before on_chat_model_start) and reused by _plan, so a handler "
-    "that runs at the run's start for longer than the TTL (here: the injected clock moves past "
-    "it while AWS widens the profile) lets the send go out on rows older than the TTL; before "
-    "the change the primary candidate was re-checked with live.ensure() and refused"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=BETWEEN)
 @pytest.mark.parametrize("form", ["invoke", "stream", "ainvoke", "astream"])
 def test_primary_widened_between_decision_and_send_is_refused(
     bedrock: LocalBedrock, tmp_path: Path, form: str
