@@ -121,11 +121,14 @@ class _CallInfo:
     tracing is the one the call is sent on, decided under the policy in force.
     """
 
-    __slots__ = ("model", "policy", "route", "run_id", "sources")
+    __slots__ = ("callbacks", "model", "policy", "route", "run_id", "sources")
 
-    def __init__(self, sources: PolicySources, run_id: str | None) -> None:
+    def __init__(self, sources: PolicySources, run_id: str | None, callbacks: Any) -> None:
         self.sources = sources
         self.run_id = run_id
+        #: The call's (merged) config callbacks: a stream's run manager never reaches
+        #: ``_stream``, so its trace check configures the run's handlers from these.
+        self.callbacks = callbacks
         self.model: str | None = None
         self.policy: ResidencyPolicy | None = None
         self.route: Route | None = None
@@ -574,7 +577,8 @@ class ChatBedrockCRIS(ChatBedrockConverse):
                 raise _no_policy_error()
             policy, route = found, self._resolve(model, found)
         plan = CallPlan(route, policy, self._catalog(), self._failover_settings(), run_id)
-        return plan_for_model(self, plan, kwargs, run_manager), user_rm  # guardrail, traces
+        callbacks = call.callbacks if call is not None else ensure_config().get("callbacks")
+        return plan_for_model(self, plan, kwargs, run_manager, callbacks), user_rm
 
     def _failover_settings(self) -> FailoverSettings:
         """The model's failover settings, rebuilt only when a field changed (frozen, shared)."""
@@ -803,7 +807,9 @@ def _capture(
         if run_id is None:
             run_id = uuid7()
             config["run_id"] = run_id
-    kwargs[_CALL_KEY] = _CallInfo(policy_sources(config), None if run_id is None else str(run_id))
+    kwargs[_CALL_KEY] = _CallInfo(
+        policy_sources(config), None if run_id is None else str(run_id), config.get("callbacks")
+    )
     return config
 
 

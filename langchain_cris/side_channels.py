@@ -110,6 +110,7 @@ def plan_side_channels(
     control_client: Callable[[str], Any] | None,
     catalog: GuardrailCatalog | None = None,
     handlers: Iterable[Any] | None = None,
+    local_callbacks: Any = None,
 ) -> SideChannelPlan:
     """Check the call's guardrail and trace under ``plan.policy``; filter the candidates.
 
@@ -119,6 +120,7 @@ def plan_side_channels(
         kwargs: The call's kwargs (a per-call ``guardrailConfig``).
         callbacks: The config's callbacks for the trace check (when the run has not started).
         handlers: The started run's own handlers, used instead of ``callbacks``.
+        local_callbacks: The model's own callbacks, configured with ``callbacks``.
         control_client: ``region -> bedrock control-plane client`` for ``GetGuardrail``.
         catalog: Guardrail catalog; the process-wide one by default.
 
@@ -129,7 +131,7 @@ def plan_side_channels(
         TelemetryResidencyError: ``telemetry="refuse"`` and the run is traced outside.
     """
     policy = plan.policy
-    traces = trace_destinations(callbacks, handlers=handlers)
+    traces = trace_destinations(callbacks, handlers=handlers, local_callbacks=local_callbacks)
     if policy.telemetry != "ignore":
         check_telemetry(policy, traces, stacklevel=7)
     ref = call_guardrail(model, kwargs)
@@ -166,20 +168,18 @@ def plan_side_channels(
 
 
 def plan_for_model(
-    model: Any, plan: CallPlan, kwargs: Mapping[str, Any], run_manager: Any
+    model: Any, plan: CallPlan, kwargs: Mapping[str, Any], run_manager: Any, callbacks: Any
 ) -> SideChannelPlan:
     """:func:`plan_side_channels` for a ``ChatBedrockCRIS`` call (its hook in ``_plan``).
 
-    The run's own handlers decide the trace check; a stream has no run manager in
-    langchain-core 1.x, so its config's callbacks (the enclosing chain's, or none) are read.
-    ``GetGuardrail`` goes through the model's own client settings (credentials, endpoint).
+    The run's own handlers decide the trace check. A stream's run manager never reaches
+    ``_stream`` in langchain-core 1.x, so its handlers are configured here the way
+    ``BaseChatModel.stream`` configures them: the call's config ``callbacks`` (inheritable)
+    and the model's own ``callbacks`` (local). ``GetGuardrail`` goes through the model's own
+    client settings (credentials, endpoint).
     """
     handlers = run_manager.handlers if run_manager is not None else None
-    callbacks: Any = None
-    if handlers is None:
-        from langchain_core.runnables import ensure_config
-
-        callbacks = ensure_config().get("callbacks")
+    local = getattr(model, "callbacks", None) if handlers is None else None
 
     def control_client(region: str) -> Any:
         return model._new_client("bedrock", region)
@@ -192,4 +192,5 @@ def plan_for_model(
         control_client=control_client,
         catalog=getattr(model, "guardrail_catalog", None),
         handlers=handlers,
+        local_callbacks=local,
     )

@@ -64,7 +64,7 @@ class TraceDestination:
 
 
 def trace_destinations(
-    callbacks: Any = None, *, handlers: Iterable[Any] | None = None
+    callbacks: Any = None, *, handlers: Iterable[Any] | None = None, local_callbacks: Any = None
 ) -> tuple[TraceDestination, ...]:
     """Every endpoint a run started with ``callbacks`` would be traced to (sorted, unique).
 
@@ -74,9 +74,11 @@ def trace_destinations(
             for the run).
         handlers: Instead, the handlers of a run already started (its run manager's): they
             are the configured set, so nothing is added.
+        local_callbacks: The runnable's own callbacks (a chat model's ``callbacks`` field),
+            configured with ``callbacks`` as langchain-core does for the run.
     """
     if handlers is None:
-        handlers = _configured_handlers(callbacks)
+        handlers = _configured_handlers(callbacks, local_callbacks)
     found: set[TraceDestination] = set()
     for handler in handlers:
         found.update(_langsmith(handler))
@@ -146,10 +148,12 @@ def _reset_warnings() -> None:
 
 
 # -- the callback manager langchain-core would build --------------------------------------------
-def _configured_handlers(callbacks: Any) -> list[Any]:
+def _configured_handlers(callbacks: Any, local_callbacks: Any = None) -> list[Any]:
     from langchain_core.callbacks.manager import CallbackManager
 
-    manager = CallbackManager.configure(inheritable_callbacks=callbacks)
+    manager = CallbackManager.configure(
+        inheritable_callbacks=callbacks, local_callbacks=local_callbacks
+    )
     return list(manager.handlers)
 
 

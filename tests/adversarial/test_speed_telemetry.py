@@ -185,23 +185,6 @@ WAYS = [
     "traceable-parent",
     "parent-chain",
 ]
-#: Tracers only the model's own run sees (no binding above it can): the model must refuse.
-MODEL_LEVEL = {"model-callbacks", "with_config", "inner-call"}
-STREAM_GAP = (
-    "BaseChatModel.stream/astream (langchain-core 1.x) call _stream/_astream without the run "
-    "manager, so plan_for_model falls back to ensure_config().get('callbacks'), which holds the "
-    "enclosing context's callbacks, not the model run's own: a LangChainTracer given to the "
-    "model (its callbacks field, a config passed to the model's stream, with_config, an inner "
-    "call) is never seen and the stream is sent to Bedrock (and traced) under telemetry='refuse'"
-)
-
-
-def _stream_gap(way: str, placement: str, form: str) -> bool:
-    if form not in ("stream", "astream"):
-        return False
-    if way in MODEL_LEVEL:
-        return True
-    return placement == "direct" and way in ("callbacks-list", "callbacks-manager")
 
 
 def _params() -> list[Any]:
@@ -209,10 +192,7 @@ def _params() -> list[Any]:
     for way in WAYS:
         for placement in ("direct", "bound"):
             for form in FORMS:
-                marks = []
-                if _stream_gap(way, placement, form):
-                    marks.append(pytest.mark.xfail(strict=True, reason=STREAM_GAP))
-                out.append(pytest.param(way, placement, form, marks=marks))
+                out.append(pytest.param(way, placement, form))
     return out
 
 
@@ -278,8 +258,8 @@ def test_allowed_endpoint_is_not_refused(wire: Wire, smith: FakeLangSmith, form:
     "placement",
     [
         "bound-config",
-        pytest.param("direct", marks=pytest.mark.xfail(strict=True, reason=STREAM_GAP)),
-        pytest.param("bound-model", marks=pytest.mark.xfail(strict=True, reason=STREAM_GAP)),
+        "direct",
+        "bound-model",
     ],
 )
 def test_astream_events_with_a_tracer(wire: Wire, smith: FakeLangSmith, placement: str) -> None:
