@@ -262,6 +262,11 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
         factory = self._factory()
         cfg = config[0] if isinstance(config, Sequence) and config else config
         policy = factory.effective(cfg if isinstance(cfg, Mapping) else None)
+        # ``.with_config(metadata={"cris_policy": ...})`` on this binding: langchain-core
+        # would let the factory's metadata replace it; it narrows the binding instead.
+        own = policy_spec_from_config(self.config) if self.config else None
+        if own is not None:
+            policy = _combine(policy, parse_policy(own))
         decided = _DECIDED.set((factory, policy))
         return _enter(policy, factory.allow_non_bedrock, "with_residency"), decided
 
