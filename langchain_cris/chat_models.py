@@ -445,11 +445,11 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         runtime = self._async_runtime()
         if runtime is None:
             return await super()._agenerate(messages, stop, run_manager, **kwargs)
-        await self._refresh_off_loop(self._transport.source_region)
+        await self._refresh_before_plan(kwargs)
         plan, user_rm = self._plan(kwargs, run_manager)
 
         async def send(cand: RouteCandidate) -> ChatResult:
-            await self._refresh_off_loop(cand.source_region)
+            await self._refresh_off_loop(cand.source_region, plan.policy)
             delegate = self._delegate(plan, cand, user_rm, SplitClient(cand.source_region))
             with decided_route("Converse", cand.model_id, cand.source_region, plan.policy.name):
                 return await agenerate_converse(delegate, runtime, messages, stop, kwargs)
@@ -474,7 +474,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
                 async for chunk in fallback:
                     yield chunk
             return
-        await self._refresh_off_loop(self._transport.source_region)
+        await self._refresh_before_plan(kwargs)
         plan, user_rm = self._plan(kwargs, run_manager)
 
         def open_stream(cand: RouteCandidate) -> AsyncIterator[ChatGenerationChunk]:
@@ -635,23 +635,34 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             catalog = live.ensure_unknown(region)
             return resolve_route(model, policy, region, catalog, failover=failover)
 
-    async def _refresh_off_loop(self, region: str | None) -> None:
+    async def _refresh_before_plan(self, kwargs: dict[str, Any]) -> None:
+        """:meth:`_refresh_off_loop` for the model's own source Region, under the call's policy.
+
+        Anything that makes the decision fail (no policy, an unreadable one, no source
+        Region) is left for ``_plan`` to raise, typed, with nothing sent.
+        """
+        call: _CallInfo | None = kwargs.get(_CALL_KEY)
+        try:
+            policy = self._policy(call.sources if call else policy_sources(ensure_config()))
+            region = self._region()
+        except Exception:
+            return
+        await self._refresh_off_loop(region, policy)
+
+    async def _refresh_off_loop(self, region: str, policy: ResidencyPolicy | None) -> None:
         """Ask AWS for ``region``'s live routes in a worker thread if they are stale.
 
         The async paths call this before deciding (and before a failover send from another
         source Region), so the boto3 ``ListInferenceProfiles`` request never blocks the event
-        loop; the decision that follows finds the answer fresh. ``None``: the model's own
-        source Region, which may not be known yet (then the decision reports it).
+        loop; the decision that follows finds the answer fresh. As on the sync path, only a
+        source Region the policy allows is asked (none is asked before a refusal).
         """
-        live = self._live()
-        if live is None:
+        if policy is None or region not in policy.allowed_sources:
             return
-        try:
-            region = region or self._region()
-        except Exception:
-            return  # _plan raises the typed error inside the run
-        if region in live.base.regions.regions and not live.is_fresh(region):
-            await asyncio.to_thread(live.ensure, region)
+        live = self._live()
+        if live is None or region not in live.base.regions.regions or live.is_fresh(region):
+            return
+        await asyncio.to_thread(live.ensure, region)
 
     def _catalog(self) -> ProfileCatalog:
         live = self._live()

@@ -17,6 +17,7 @@ import pytest
 
 from langchain_cris import ChatBedrockCRIS, ResidencyPolicy
 from langchain_cris.emulator import LocalBedrock
+from langchain_cris.errors import SourceRegionNotAllowedError
 
 SONNET45 = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 IN_REGION = "amazon.titan-text-express-v1"
@@ -99,3 +100,18 @@ async def test_failover_source_region_is_refreshed_in_a_worker_thread(
     sent = [(r.operation, r.source_region) for r in bedrock.wire_log.runtime()]
     assert sent[0] == ("Converse", "eu-central-1") and sent[-1] == ("Converse", served_from)
     assert all(region in EU.regions for _, region in sent)
+
+
+async def test_a_refused_source_region_is_never_asked(
+    bedrock: LocalBedrock, list_threads: list[tuple[str, int]]
+) -> None:
+    # eu-central-1 is no source Region of a US policy: refused, typed, before any request
+    # (not even the control-plane one the live layer would send from there).
+    us = ResidencyPolicy.preset("us")
+    llm = ChatBedrockCRIS(
+        model=SONNET45, region_name="eu-central-1", endpoint_url=bedrock.endpoint_url
+    )
+    with pytest.raises(SourceRegionNotAllowedError):
+        await llm.ainvoke("hi", config={"metadata": {"cris_policy": us}})
+    assert list_threads == []
+    assert [r.operation for r in bedrock.wire_log] == []
