@@ -45,6 +45,16 @@ def _offline_aws_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
 
 
 @pytest.fixture(autouse=True)
+def _fresh_live_catalogs() -> None:
+    """Each test's local Bedrock is another "AWS": its port may be one an earlier test's used,
+    and live answers are keyed by URL; without this, a test can route on an earlier
+    emulator's still-fresh answer (a widened profile judged by the unwidened rows)."""
+    from langchain_cris.catalog.live import forget_live_catalogs
+
+    forget_live_catalogs()
+
+
+@pytest.fixture(autouse=True)
 def _private_cache_dir(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets its own LookupEvents token bucket (never the user's ~/.cache)."""
     monkeypatch.setenv("LANGCHAIN_CRIS_CACHE_DIR", os.path.join(str(tmp_path), "cris-cache"))

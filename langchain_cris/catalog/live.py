@@ -40,6 +40,7 @@ from langchain_cris.errors import CatalogFallbackWarning
 __all__ = [
     "OFFLINE_ENV",
     "CatalogFallbackWarning",
+    "forget_live_catalogs",
     "LiveCatalog",
     "live_catalog_for",
     "offline_mode",
@@ -271,3 +272,14 @@ def live_catalog_for(
         while len(_REGISTRY) > _REGISTRY_SIZE:
             _REGISTRY.popitem(last=False)
         return live
+
+
+def forget_live_catalogs() -> None:
+    """Drop every shared ``LiveCatalog`` (the next call per endpoint asks AWS again).
+
+    The live answers are keyed by endpoint URL and identity, which is right for AWS: one URL,
+    one service. A process that points the same URL at a different service (a local Bedrock
+    restarted on a reused port, a test suite) calls this between them.
+    """
+    with _REGISTRY_LOCK:
+        _REGISTRY.clear()
