@@ -157,3 +157,24 @@ def run_form(form: str, runnable: Any, value: Any, **kwargs: Any) -> Any:
 
         return asyncio.run(collect())
     raise AssertionError(form)
+
+
+def inner_call(llm: Any, form: str, config: dict[str, Any]) -> Any:
+    """A chain step that calls ``llm`` itself, with a config of its own, in ``form``'s shape."""
+    from langchain_core.runnables import RunnableLambda
+
+    if form in ("ainvoke", "astream"):
+
+        async def call(x: Any) -> Any:
+            if form == "astream":
+                return [c async for c in llm.astream(x, config=config)]
+            return await llm.ainvoke(x, config=config)
+
+        return RunnableLambda(lambda x: None, afunc=call)
+
+    def call_sync(x: Any) -> Any:
+        if form == "stream":
+            return list(llm.stream(x, config=config))
+        return llm.invoke(x, config=config)
+
+    return RunnableLambda(call_sync)

@@ -30,6 +30,7 @@ from tests.adversarial.conftest import (
     SONNET,
     Wire,
     assert_inside,
+    inner_call,
     run_form,
 )
 
@@ -106,22 +107,7 @@ def test_1_metadata_names_what_was_sent(wire: Wire, form: str) -> None:
 
 # -- 2. binding lost when an inner call passes its own config --------------------------------
 def _inner_caller(llm: Any, form: str) -> Any:
-    config = {"metadata": {"step": "inner"}, "tags": ["inner"]}
-    if form in ("ainvoke", "astream"):
-
-        async def call(x: Any) -> Any:
-            if form == "astream":
-                return [c async for c in llm.astream(x, config=config)]
-            return await llm.ainvoke(x, config=config)
-
-        return RunnableLambda(lambda x: None, afunc=call)
-
-    def call_sync(x: Any) -> Any:
-        if form == "stream":
-            return list(llm.stream(x, config=config))
-        return llm.invoke(x, config=config)
-
-    return RunnableLambda(call_sync)
+    return inner_call(llm, form, {"metadata": {"step": "inner"}, "tags": ["inner"]})
 
 
 @pytest.mark.parametrize("form", FORMS)

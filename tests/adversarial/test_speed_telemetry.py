@@ -35,7 +35,7 @@ from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.errors import TelemetryResidencyError
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.telemetry import _reset_warnings
-from tests.adversarial.conftest import FORMS, SONNET, Wire, run_form
+from tests.adversarial.conftest import FORMS, SONNET, Wire, inner_call, run_form
 
 SECRET = "personal-data-0815"
 REFUSE = ResidencyPolicy.preset("eu", telemetry="refuse")
@@ -119,23 +119,7 @@ def _model(wire: Wire, **kwargs: Any) -> ChatBedrockCRIS:
     return ChatBedrockCRIS(**params)
 
 
-def _inner(llm: Any, form: str, config: dict[str, Any]) -> Any:
-    """A chain step that calls ``llm`` itself, with a config of its own, in ``form``'s shape."""
-    if form in ("ainvoke", "astream"):
-
-        async def call(x: Any) -> Any:
-            if form == "astream":
-                return [c async for c in llm.astream(x, config=config)]
-            return await llm.ainvoke(x, config=config)
-
-        return RunnableLambda(lambda x: None, afunc=call)
-
-    def call_sync(x: Any) -> Any:
-        if form == "stream":
-            return list(llm.stream(x, config=config))
-        return llm.invoke(x, config=config)
-
-    return RunnableLambda(call_sync)
+_inner = inner_call
 
 
 #: How tracing is turned on: (context around the call, config passed, model kwargs, wrap).
