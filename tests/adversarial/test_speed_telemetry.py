@@ -31,11 +31,11 @@ from langsmith import utils as ls_utils
 from langsmith.run_helpers import traceable, tracing_context
 
 from langchain_cris.binding import with_residency
-from langchain_cris.chat_models import ChatBedrockCRIS
 from langchain_cris.errors import TelemetryResidencyError
 from langchain_cris.policy import ResidencyPolicy
 from langchain_cris.telemetry import _reset_warnings
-from tests.adversarial.conftest import FORMS, SONNET, Wire, inner_call, run_form
+from tests.adversarial.conftest import FORMS, Wire, inner_call, run_form
+from tests.adversarial.test_leak_classes import cris
 
 SECRET = "personal-data-0815"
 REFUSE = ResidencyPolicy.preset("eu", telemetry="refuse")
@@ -106,17 +106,6 @@ def env_tracing(smith: FakeLangSmith, monkeypatch: pytest.MonkeyPatch) -> Iterat
     monkeypatch.setattr(rt, "_CLIENT", None)
     monkeypatch.undo()
     ls_utils.get_env_var.cache_clear()  # type: ignore[attr-defined]
-
-
-def _model(wire: Wire, **kwargs: Any) -> ChatBedrockCRIS:
-    params: dict[str, Any] = {
-        "model": SONNET,
-        "region_name": "eu-central-1",
-        "endpoint_url": wire.endpoint_url,
-        "failover_backoff": 0.0,
-        **kwargs,
-    }
-    return ChatBedrockCRIS(**params)
 
 
 _inner = inner_call
@@ -193,9 +182,9 @@ def test_refuse_before_bedrock_whatever_turns_tracing_on(
         request.getfixturevalue("env_tracing")
     context, config, model_kwargs, wrap = _setup(way, smith, form, wire)
     if placement == "direct":
-        runnable = wrap(_model(wire, residency_policy=REFUSE, **model_kwargs))
+        runnable = wrap(cris(wire, residency_policy=REFUSE, **model_kwargs))
     else:
-        runnable = with_residency(wrap(_model(wire, **model_kwargs)), REFUSE)
+        runnable = with_residency(wrap(cris(wire, **model_kwargs)), REFUSE)
     if way == "traceable-parent":
         inner = runnable
 
@@ -230,7 +219,7 @@ def test_allowed_endpoint_is_not_refused(wire: Wire, smith: FakeLangSmith, form:
     refusal tests above pass for the wrong reason).
     """
     policy = ResidencyPolicy.preset("eu", telemetry="refuse", telemetry_endpoints=[smith.url])
-    runnable = with_residency(_model(wire), policy)
+    runnable = with_residency(cris(wire), policy)
     tracer = LangChainTracer(client=smith.client())
     run_form(form, runnable, SECRET, config={"callbacks": [tracer]})
     wait_for_all_tracers()
@@ -253,13 +242,13 @@ def test_astream_events_with_a_tracer(wire: Wire, smith: FakeLangSmith, placemen
     tracer = LangChainTracer(client=smith.client())
     config: Any = None
     if placement == "direct":
-        runnable: Any = _model(wire, residency_policy=REFUSE)
+        runnable: Any = cris(wire, residency_policy=REFUSE)
         config = {"callbacks": [tracer]}
     elif placement == "bound-config":
-        runnable = with_residency(_model(wire), REFUSE)
+        runnable = with_residency(cris(wire), REFUSE)
         config = {"callbacks": [tracer]}
     else:
-        runnable = with_residency(_model(wire, callbacks=[tracer]), REFUSE)
+        runnable = with_residency(cris(wire, callbacks=[tracer]), REFUSE)
 
     async def events() -> list[Any]:
         return [e async for e in runnable.astream_events(SECRET, config=config, version="v2")]
