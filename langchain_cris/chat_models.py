@@ -55,6 +55,7 @@ from langchain_core.utils.uuid import uuid7
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_cris._call_kwargs import pop_routing_kwargs, requested_model
+from langchain_cris._core_shortcuts import handlers_may_stream, invocation_params, pin_signatures
 from langchain_cris.binding import PolicySources, parse_policy, policy_sources
 from langchain_cris.catalog import ProfileCatalog, default_catalog
 from langchain_cris.catalog.live import LiveCatalog, endpoint_key, live_catalog_for, offline_mode
@@ -121,7 +122,7 @@ class _CallInfo:
     tracing is the one the call is sent on, decided under the policy in force.
     """
 
-    __slots__ = ("callbacks", "model", "policy", "route", "run_id", "sources")
+    __slots__ = ("callbacks", "live", "model", "policy", "route", "run_id", "sources")
 
     def __init__(self, sources: PolicySources, run_id: str | None, callbacks: Any) -> None:
         self.sources = sources
@@ -132,6 +133,7 @@ class _CallInfo:
         self.model: str | None = None
         self.policy: ResidencyPolicy | None = None
         self.route: Route | None = None
+        self.live: LiveCatalog | None = None
 
 
 class ChatBedrockCRIS(ChatBedrockConverse):
@@ -358,7 +360,19 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         self, stop: list[str] | None = None, **kwargs: Any
     ) -> dict[str, Any]:
         kwargs.pop(_CALL_KEY, None)
-        return super()._get_invocation_params(stop=stop, **kwargs)
+        params = invocation_params(self, stop, kwargs)  # see _core_shortcuts
+        return params if params is not None else super()._get_invocation_params(stop, **kwargs)
+
+    def _should_stream(
+        self,
+        *,
+        async_api: bool,
+        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        if run_manager is not None and not handlers_may_stream(run_manager.handlers):
+            run_manager = None  # its handlers cannot ask for streaming (see _core_shortcuts)
+        return super()._should_stream(async_api=async_api, run_manager=run_manager, **kwargs)
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         call = kwargs.pop(_CALL_KEY, None)
@@ -374,12 +388,13 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             if policy is None:
                 return ls_params
             model = requested_model(kwargs) or self.model_id
+            live = self._live()
             # on an event loop (async calls) never ask AWS here: _agenerate refreshes off-loop
-            route = self._resolve(model, policy, refresh=not _on_event_loop())
+            route = self._resolve(model, policy, live, refresh=not _on_event_loop())
         except Exception:
             return ls_params
         if call is not None:  # the call reuses this decision instead of resolving again
-            call.model, call.policy, call.route = model, policy, route
+            call.model, call.policy, call.route, call.live = model, policy, route, live
         ls_params["ls_model_name"] = route.model_id
         invocation = cast(dict[str, Any], ls_params.get("ls_invocation_params") or {})
         invocation["region_name"] = route.source_region
@@ -521,7 +536,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         policy = self._policy(policy_sources(ensure_config()))
         if policy is None:
             raise _no_policy_error()
-        route = self._resolve(self.model_id, policy)
+        route = self._resolve(self.model_id, policy, self._live())
         base = route.base_model_id
         if not count_tokens_api_supported_for_model(base):
             return BaseChatModel.get_num_tokens_from_messages(self, messages, tools=tools)
@@ -564,7 +579,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         else:
             run_id = call.run_id if call is not None else None
         if call is not None and call.route is not None and call.model == model:
-            policy, route = cast(ResidencyPolicy, call.policy), call.route
+            policy, route, live = cast(ResidencyPolicy, call.policy), call.route, call.live
         else:
             if call is not None:
                 sources = call.sources
@@ -575,8 +590,10 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             found = self._policy(sources)
             if found is None:
                 raise _no_policy_error()
-            policy, route = found, self._resolve(model, found)
-        plan = CallPlan(route, policy, self._catalog(), self._failover_settings(), run_id)
+            live = self._live()
+            policy, route = found, self._resolve(model, found, live)
+        catalog = live.catalog() if live is not None else self._base_catalog()
+        plan = CallPlan(route, policy, catalog, self._failover_settings(), run_id, live=live)
         callbacks = call.callbacks if call is not None else ensure_config().get("callbacks")
         return plan_for_model(self, plan, kwargs, run_manager, callbacks), user_rm
 
@@ -608,8 +625,17 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         env = os.environ.get(POLICY_ENV_VAR)
         return _env_policy(env) if env else None
 
-    def _resolve(self, model: str, policy: ResidencyPolicy, *, refresh: bool = True) -> Route:
+    def _resolve(
+        self,
+        model: str,
+        policy: ResidencyPolicy,
+        live: LiveCatalog | None,
+        *,
+        refresh: bool = True,
+    ) -> Route:
         """The route of ``model`` under ``policy`` from the model's source Region.
+
+        ``live`` is :meth:`_live`'s answer, looked up once per call by the caller.
 
         ``refresh=False`` (tracing's early look, which runs on the event loop in async calls)
         never asks AWS: with a stale live answer it raises ``_RoutesNotFresh`` and the call
@@ -617,9 +643,10 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         """
         failover = self.failover if isinstance(self.failover, bool) else tuple(self.failover)
         region = self._region()
-        live = self._live() if region in policy.allowed_sources else None
-        if live is None:
-            catalog = self._catalog()
+        if region not in policy.allowed_sources or live is None:
+            # a Region the policy refuses is never asked (the call is refused below)
+            catalog = live.catalog() if live is not None else self._base_catalog()
+            live = None
         elif refresh:
             catalog = live.ensure(region)
         elif (view := live.fresh_view(region)) is not None:
@@ -663,10 +690,6 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         if live is None or region not in live.base.regions.regions or live.is_fresh(region):
             return
         await asyncio.to_thread(live.ensure, region)
-
-    def _catalog(self) -> ProfileCatalog:
-        live = self._live()
-        return live.catalog() if live is not None else self._base_catalog()
 
     # -- live routes (see ``catalog.live``) ----------------------------------------------
     def _base_catalog(self) -> ProfileCatalog:
@@ -720,7 +743,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             return
         if cand.source_region not in plan.policy.allowed_sources:
             return  # routing never offers such a candidate; nothing to ask about
-        live = self._live()
+        live = plan.live
         if live is None:
             return
         profile = live.ensure(cand.source_region).get(cand.profile_id)
@@ -788,6 +811,9 @@ class ChatBedrockCRIS(ChatBedrockConverse):
             update["base_model_id"] = route.base_model_id
             update["provider"] = route.base_model_id.split(".", 1)[0]
         return self.model_copy(update=update)
+
+
+pin_signatures(ChatBedrockCRIS, "_generate", "_agenerate")  # see _core_shortcuts
 
 
 # -- module helpers -----------------------------------------------------------------------

@@ -66,7 +66,9 @@ class SideChannelPlan(CallPlan):
         route = base.route
         if candidates is not None:
             route = dataclasses.replace(route, candidates=candidates)
-        super().__init__(route, base.policy, base.catalog, base.settings, base.run_id)
+        super().__init__(
+            route, base.policy, base.catalog, base.settings, base.run_id, live=base.live
+        )
         self.guardrails = dict(guardrails)
         self.traces = traces
 

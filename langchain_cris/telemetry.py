@@ -151,10 +151,38 @@ def _reset_warnings() -> None:
 def _configured_handlers(callbacks: Any, local_callbacks: Any = None) -> list[Any]:
     from langchain_core.callbacks.manager import CallbackManager
 
+    if not callbacks and not local_callbacks and not _tracer_may_be_added():
+        return []  # configure() could add none that traces (it costs ~40 µs per call)
     manager = CallbackManager.configure(
         inheritable_callbacks=callbacks, local_callbacks=local_callbacks
     )
     return list(manager.handlers)
+
+
+def _tracer_may_be_added() -> bool:
+    """Whether ``CallbackManager.configure()`` without callbacks may add a handler that traces.
+
+    Without callbacks, configure adds handlers from three places only: tracing enabled (the
+    environment, ``tracing_context`` / ``tracing_v2_enabled``), verbose/debug printers (they
+    send nothing anywhere), and its configure hooks (a context variable's handler, or a
+    handler class built when the hook's environment variable is set). ``False`` only when
+    tracing is off and every hook is unset or holds the residency scope's ``ModelGuard``;
+    anything else (another hook's handler may be a tracer) means configure must be asked.
+    """
+    from langchain_core.tracers.context import _configure_hooks, _tracing_v2_is_enabled
+    from langchain_core.utils.env import env_var_is_set
+
+    from langchain_cris._model_guard import ModelGuard
+
+    if _tracing_v2_is_enabled():
+        return True
+    for var, _inheritable, handler_class, env_var in _configure_hooks:
+        value = var.get()
+        if value is not None and type(value) is not ModelGuard:
+            return True
+        if handler_class is not None and env_var is not None and env_var_is_set(env_var):
+            return True
+    return False
 
 
 # -- LangSmith ------------------------------------------------------------------------------------

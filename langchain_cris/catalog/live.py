@@ -152,7 +152,9 @@ class LiveCatalog:
         self.base.regions.check(region)
         while True:
             with self._lock:
-                state = self._regions.setdefault(region, _RegionState())
+                state = self._regions.get(region)
+                if state is None:
+                    state = self._regions[region] = _RegionState()
                 now = self._clock()
                 fresh = state.expires is not None and now < state.expires
                 if fresh and not force:

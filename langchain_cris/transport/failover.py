@@ -79,7 +79,7 @@ class FailoverSettings:
 class CallPlan:
     """One call: its policy and route, the candidates to try, and every attempt made."""
 
-    __slots__ = ("_rng", "attempts", "catalog", "policy", "route", "run_id", "settings")
+    __slots__ = ("_rng", "attempts", "catalog", "live", "policy", "route", "run_id", "settings")
 
     def __init__(
         self,
@@ -89,12 +89,17 @@ class CallPlan:
         settings: FailoverSettings,
         run_id: str | None = None,
         rng: random.Random | None = None,
+        *,
+        live: Any = None,
     ) -> None:
         self.route = route
         self.policy = policy
         self.catalog = catalog
         self.settings = settings
         self.run_id = run_id
+        #: The live-routes layer (``catalog.live.LiveCatalog``) the route was decided on, if
+        #: any: each send re-checks its candidate there (looked up once per call).
+        self.live = live
         self.attempts: list[dict[str, Any]] = []
         self._rng = rng or random
 
