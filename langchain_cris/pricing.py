@@ -57,6 +57,7 @@ __all__ = [
 COST_PLACES = Decimal("1e-10")
 """Costs are rounded to this many USD (half-even) when reported."""
 _PER = Decimal(1_000_000)
+_ZERO = Decimal(0)
 USAGE_COSTS_ENV = "LANGCHAIN_CRIS_USAGE_COSTS"
 """Set to ``0`` to keep LangSmith cost keys out of ``usage_metadata`` (see :func:`stamp_cost`)."""
 _TOKEN_TYPES = TOKEN_TYPES
@@ -84,15 +85,18 @@ class TokenUsage:
     @classmethod
     def from_usage_metadata(cls, usage: Mapping[str, Any]) -> TokenUsage:
         """Read LangChain ``usage_metadata`` (langchain-aws's sums undone, see module doc)."""
-        details = usage.get("input_token_details") or {}
+        total_in = _count(usage.get("input_tokens"))
+        output = _count(usage.get("output_tokens"))
+        details = usage.get("input_token_details")
+        if not details:  # no cache tokens: the common call, read without the cache sums
+            return cls(total_in, output)
         read = _count(details.get("cache_read"))
         write_5m = _count(details.get("ephemeral_5m_input_tokens"))
         write_1h = _count(details.get("ephemeral_1h_input_tokens"))
         write = _count(details.get("cache_creation")) + write_5m
-        total_in = _count(usage.get("input_tokens"))
         return cls(
             input=max(0, total_in - read - write - write_1h),
-            output=_count(usage.get("output_tokens")),
+            output=output,
             cache_read=read,
             cache_write=write,
             cache_write_1h=write_1h,
@@ -117,27 +121,36 @@ class CallCost:
 
     def to_dict(self) -> dict[str, Any]:
         """``response_metadata["cris"]["cost"]``: USD floats rounded to ``COST_PLACES``."""
-        return {
+        return self._reports()[0]
+
+    def langsmith_costs(self) -> dict[str, Any]:
+        """:func:`langsmith_usage_costs` of :meth:`to_dict`, without reading the floats back."""
+        return self._reports()[1]
+
+    def _reports(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """:meth:`to_dict` and :meth:`langsmith_costs` from one rounding of each amount."""
+        read, write = _rounded(self.cache_read), _rounded(self.cache_write)
+        read_usd, write_usd = _usd(read), _usd(write)
+        output, total = _usd(self.output), _usd(self.total)
+        rounded_input = _rounded(self.input)
+        cost = {
             "currency": "USD",
-            "input": _usd(self.input),
-            "output": _usd(self.output),
-            "cache_read": _usd(self.cache_read),
-            "cache_write": _usd(self.cache_write),
-            "total": _usd(self.total),
+            "input": _usd(rounded_input),
+            "output": output,
+            "cache_read": read_usd,
+            "cache_write": write_usd,
+            "total": total,
             "pricing": self.pricing,
             "source_region": self.source_region,
             "source": self.source,
         }
-
-    def langsmith_costs(self) -> dict[str, Any]:
-        """:func:`langsmith_usage_costs` of :meth:`to_dict`, without reading the floats back."""
-        read, write = _rounded(self.cache_read), _rounded(self.cache_write)
-        return {
-            "input_cost": _usd(_rounded(self.input) + read + write),
-            "output_cost": _usd(self.output),
-            "total_cost": _usd(self.total),
-            "input_cost_details": {"cache_read": _usd(read), "cache_creation": _usd(write)},
+        langsmith = {
+            "input_cost": _usd(rounded_input + read + write),
+            "output_cost": output,
+            "total_cost": total,
+            "input_cost_details": {"cache_read": read_usd, "cache_creation": write_usd},
         }
+        return cost, langsmith
 
 
 # -- route → price kind -------------------------------------------------------------------
@@ -175,21 +188,21 @@ def compute_cost(
         and usage.total_input > prices.long_context_above
     ):
         prices = prices.long_context
-    parts: dict[str, Decimal] = {}
-    for key in _TOKEN_TYPES:
-        tokens = getattr(usage, key)
-        price = getattr(prices, key)
-        if tokens == 0:
-            parts[key] = Decimal(0)
-        elif price is None:
-            return None
-        else:
-            parts[key] = Decimal(tokens) * price / _PER
+    zero = _ZERO
+    parts = [zero, zero, zero, zero, zero]
+    for i, tokens in enumerate(
+        (usage.input, usage.output, usage.cache_read, usage.cache_write, usage.cache_write_1h)
+    ):
+        if tokens:
+            price = getattr(prices, _TOKEN_TYPES[i])
+            if price is None:
+                return None
+            parts[i] = tokens * price / _PER
     return CallCost(
-        input=parts["input"],
-        output=parts["output"],
-        cache_read=parts["cache_read"],
-        cache_write=parts["cache_write"] + parts["cache_write_1h"],
+        input=parts[0],
+        output=parts[1],
+        cache_read=parts[2],
+        cache_write=parts[3] + parts[4],
         pricing=kind,
         source=prices.source,
         source_region=source_region,
@@ -217,8 +230,8 @@ def _priced(
     source_region: str | None,
     usage: Mapping[str, Any] | TokenUsage | None,
     table: PriceTable | None,
-) -> tuple[dict[str, Any], CallCost | None]:
-    """:func:`call_cost`'s dict and the exact cost behind it (``None`` when unknown)."""
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """:func:`call_cost`'s dict and, for a known cost, its LangSmith usage keys (else None)."""
     base = base_model_of(model_id)
     if usage is None:
         return unknown_cost("the call reported no token usage"), None
@@ -239,9 +252,9 @@ def _priced(
         used = [k for k in _TOKEN_TYPES if getattr(tokens, k) and getattr(prices, k) is None]
         reason = f"{base}: no {kind} price for {', '.join(used)} tokens"
         return {**unknown_cost(reason), "tokens": counts}, None
-    out = cost.to_dict()
+    out, langsmith = cost._reports()
     out["tokens"] = counts
-    return out, cost
+    return out, langsmith
 
 
 def unknown_cost(reason: str) -> dict[str, Any]:
@@ -294,7 +307,7 @@ def stamp_cost(message: Any, *, usage_costs: bool = True, table: PriceTable | No
     if not isinstance(cris, dict):
         return
     usage = getattr(message, "usage_metadata", None)
-    cost, exact = _priced(
+    cost, langsmith = _priced(
         cris.get("base_model_id") or cris.get("model_id"),
         pricing_kind(cris.get("route_kind"), cris.get("geography")),
         cris.get("source_region"),
@@ -303,12 +316,12 @@ def stamp_cost(message: Any, *, usage_costs: bool = True, table: PriceTable | No
     )
     cris["cost"] = cost
     if (
-        exact is not None
+        langsmith is not None
         and usage_costs
         and isinstance(usage, dict)
         and os.environ.get(USAGE_COSTS_ENV) != "0"
     ):
-        usage.update(exact.langsmith_costs())
+        usage.update(langsmith)
 
 
 def plain_run_cost(fields: Mapping[str, Any], usage: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -78,6 +78,7 @@ from langchain_cris.transport.async_support import (
     warn_native_async_unavailable,
 )
 from langchain_cris.transport.guard import guard_client
+from langchain_cris.transport.user_agent import memoize_user_agent
 
 __all__ = [
     "ASYNC_EXTRA_INSTALL",
@@ -319,6 +320,7 @@ class AsyncBedrockRuntimePool:
             state.session.create_client(_SERVICE, **self._client_kwargs(region))
         )
         guard_client(client)  # the last check before signing, as on the sync clients
+        memoize_user_agent(client)
         if self.default_headers:
             for operation in ("Converse", "ConverseStream"):
                 client.meta.events.register(

@@ -23,6 +23,7 @@ from langchain_cris.transport.async_support import (
     warn_native_async_unavailable,
 )
 from langchain_cris.transport.clients import DEFAULT_RETRIES, RuntimeClientPool
+from langchain_cris.transport.user_agent import memoize_user_agent
 
 __all__ = [
     "ModelTransport",
@@ -97,8 +98,9 @@ def client_config(user: Any) -> Any:
 
 
 def new_client(model: Any, service: str, region: str | None, config: Any) -> Any:
-    """A boto3 client of ``service`` in ``region`` with the model's credentials and endpoint."""
-    return create_aws_client(
+    """A boto3 client of ``service`` in ``region`` with the model's credentials and endpoint
+    (its User-Agent built once per feature set: :mod:`~langchain_cris.transport.user_agent`)."""
+    client = create_aws_client(
         service_name=service,
         region_name=region,
         credentials_profile_name=model.credentials_profile_name,
@@ -109,6 +111,7 @@ def new_client(model: Any, service: str, region: str | None, config: Any) -> Any
         config=config,
         api_key=model.bedrock_api_key,
     )
+    return memoize_user_agent(client)
 
 
 def add_default_headers(client: Any, headers: Mapping[str, str] | None) -> None:
