@@ -33,7 +33,7 @@ def memoize_user_agent(client: Any) -> Any:
     Idempotent. Objects without botocore's ``UserAgentString`` (test doubles) are returned
     unchanged.
     """
-    creator = getattr(client, "_user_agent_creator", None)
+    creator: Any = getattr(client, "_user_agent_creator", None)
     build = getattr(creator, "to_string", None)
     if build is None or getattr(creator, _MARK, False):
         return client
