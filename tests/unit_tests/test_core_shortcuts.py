@@ -153,6 +153,41 @@ def test_a_deprecated_dict_override_falls_back_and_keeps_its_output() -> None:
     assert params["legacy"] is True and params["model"] == "from-dict"  # the override's output
 
 
+class OwnAsdict(ChatBedrockCRIS):
+    """Overrides the non-deprecated ``asdict()``: both paths read it."""
+
+    def asdict(self) -> dict[str, Any]:
+        return {**super().asdict(), "owner": "team-a", "temperature": 0.01}
+
+
+def test_an_asdict_override_is_read_by_both_paths() -> None:
+    model = _model(OwnAsdict, temperature=0.5)
+    shortcut = invocation_params(model, ["s"], {"top_k": 1})
+    assert shortcut is not None
+    assert list(shortcut.items()) == list(general_params(model, ["s"], top_k=1).items())
+    assert shortcut["owner"] == "team-a" and shortcut["temperature"] == 0.01
+
+
+class CompatHook(ChatBedrockCRIS):
+    """Overrides langchain-core's private ``_dict_for_compat`` (what the general path reads)."""
+
+    def _dict_for_compat(self) -> dict[str, Any]:
+        return {**super()._dict_for_compat(), "compat": True}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "divergence: invocation_params falls back only when the class overrides dict(); the "
+        "general path reads self._dict_for_compat() (langchain-core's private hook), so a "
+        "subclass overriding _dict_for_compat loses its keys on the shortcut"
+    ),
+)
+def test_a_dict_for_compat_override_is_kept() -> None:
+    model = _model(CompatHook)
+    assert model._get_invocation_params(None) == general_params(model, None)
+
+
 def test_the_shortcut_is_taken_only_for_langchain_cores_own_dict() -> None:
     """The fall-back test reads the class's ``dict``: langchain-core's for ours and a subclass
     that keeps it, anything else for a class overriding it."""
