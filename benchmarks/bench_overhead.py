@@ -21,7 +21,8 @@
    emulator's wire log).
 
 Usage: ``python benchmarks/bench_overhead.py [--blocks 30] [--block 40] [--latency-ms 0]
-[--skip-failover] [--only sync|async]``
+[--skip-failover] [--only sync|async] [--no-pin]``. With two CPUs or more the local
+Bedrock runs on the last one and this process on the others (see ``_local_bedrock``).
 """
 
 from __future__ import annotations
@@ -242,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throttle-calls", type=int, default=2000)
     parser.add_argument("--skip-failover", action="store_true")
     parser.add_argument("--only", choices=("sync", "async"), default=None)
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the endpoint and this process share CPUs"
+    )
     args = parser.parse_args(argv)
     for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "LANGCHAIN_CRIS_POLICY"):
         os.environ.pop(key, None)
@@ -250,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Simulated service latency: {args.latency_ms:g} ms, local Bedrock in a child process "
         "(real Bedrock: hundreds of ms)"
     )
-    with local_bedrock_process(args.latency_ms) as endpoint:
+    with local_bedrock_process(args.latency_ms, pin=not args.no_pin) as endpoint:
         met = bench_latency(endpoint, args.blocks, args.block, args.only)
     print(f"Load average after: {_load()}\n")
     if not args.skip_failover:

@@ -23,8 +23,8 @@ the general path where it cannot know:
   ``_get_ls_params``, LangSmith's) reads ``self.dict()`` under
   ``suppress_langchain_deprecation_warning``, i.e. a ``warnings.catch_warnings`` per read,
   to honour subclasses that still override the deprecated ``dict()``.
-  :func:`invocation_params` builds the same dict from ``asdict()`` directly when ``dict`` is
-  langchain-core's own.
+  :func:`invocation_params` builds the same dict from ``asdict()`` directly when ``dict`` and
+  ``_dict_for_compat`` are langchain-core's own.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ __all__ = ["handlers_may_stream", "invocation_params", "pin_signatures"]
 
 #: The attribute every ``_StreamingCallbackHandler`` has (the protocol's members).
 _STREAMING_MEMBER = "tap_output_iter"
+_DICT_FOR_COMPAT = BaseChatModel._dict_for_compat
 
 
 def pin_signatures(cls: type, *names: str) -> None:
@@ -49,17 +50,25 @@ def pin_signatures(cls: type, *names: str) -> None:
 
 
 def handlers_may_stream(handlers: Iterable[Any]) -> bool:
-    """False when no handler can be a ``_StreamingCallbackHandler`` (see the module doc)."""
-    return any(hasattr(handler, _STREAMING_MEMBER) for handler in handlers)
+    """False when no handler can be a ``_StreamingCallbackHandler`` (see the module doc).
+
+    The member is looked for on the instance and on its class: typing's check finds it in
+    the class's namespace too (an unfilled ``__slots__`` entry, a property that raises).
+    """
+    return any(
+        hasattr(type(handler), _STREAMING_MEMBER) or hasattr(handler, _STREAMING_MEMBER)
+        for handler in handlers
+    )
 
 
 def invocation_params(
     model: Any, stop: list[str] | None, kwargs: Mapping[str, Any]
 ) -> dict[str, Any] | None:
     """``ChatBedrockConverse._get_invocation_params(stop, **kwargs)`` without the warnings
-    context, or ``None`` when ``model`` overrides the deprecated ``dict()`` (then only the
-    general path knows)."""
-    if type(model).dict is not BaseChatModel.dict:
+    context, or ``None`` when ``model`` overrides the deprecated ``dict()`` or langchain-core's
+    ``_dict_for_compat`` that reads it (then only the general path knows)."""
+    cls = type(model)
+    if cls.dict is not BaseChatModel.dict or cls._dict_for_compat is not _DICT_FOR_COMPAT:
         return None
     params: dict[str, Any] = {"model": model.base_model_id or model.model_id}
     params.update(model.asdict())

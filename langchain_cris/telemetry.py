@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 _GENAI_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_V1_TRACING_ENV = ("LANGCHAIN_TRACING", "LANGCHAIN_HANDLER")
 _WARNED: set[tuple[str, str]] = set()
 _WARNED_LOCK = threading.Lock()
 
@@ -174,8 +175,8 @@ def _tracer_may_be_added() -> bool:
 
     from langchain_cris._model_guard import ModelGuard
 
-    if _tracing_v2_is_enabled():
-        return True
+    if _tracing_v2_is_enabled() or any(env_var_is_set(v) for v in _V1_TRACING_ENV):
+        return True  # (v1 variables: configure refuses them, and must be let to say so)
     for var, _inheritable, handler_class, env_var in _configure_hooks:
         value = var.get()
         if value is not None and type(value) is not ModelGuard:

@@ -175,14 +175,6 @@ class CompatHook(ChatBedrockCRIS):
         return {**super()._dict_for_compat(), "compat": True}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "divergence: invocation_params falls back only when the class overrides dict(); the "
-        "general path reads self._dict_for_compat() (langchain-core's private hook), so a "
-        "subclass overriding _dict_for_compat loses its keys on the shortcut"
-    ),
-)
 def test_a_dict_for_compat_override_is_kept() -> None:
     model = _model(CompatHook)
     assert model._get_invocation_params(None) == general_params(model, None)
@@ -420,16 +412,6 @@ class _RaisingProperty:
         return output
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "divergence: typing's runtime Protocol check finds members on the class (its "
-        "issubclass hook reads the MRO's __dict__; Python 3.12+ uses getattr_static), so an "
-        "unfilled __slots__ entry or a property raising AttributeError counts as "
-        "tap_output_iter; handlers_may_stream uses hasattr on the instance and answers False, "
-        "so _should_stream does not stream where langchain-core would"
-    ),
-)
 @pytest.mark.parametrize("cls", [_UnsetSlot, _RaisingProperty], ids=["slot", "property"])
 def test_class_level_members_the_instance_cannot_read(cls: type) -> None:
     handlers = [cls()]

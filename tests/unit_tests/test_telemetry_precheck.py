@@ -296,16 +296,6 @@ def test_the_scope_guard_alone_is_skipped_but_a_second_hook_is_not(
             assert trace_destinations(None) == _general(monkeypatch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "divergence: with LANGCHAIN_TRACING (v1) set and v2 tracing off, "
-        "CallbackManager.configure raises RuntimeError ('Tracing using LangChainTracerV1 is no "
-        "longer supported'); _tracer_may_be_added ignores LANGCHAIN_TRACING/LANGCHAIN_HANDLER, "
-        "so trace_destinations(None) returns () instead (the run itself still fails in "
-        "langchain-core's own configure)"
-    ),
-)
 @pytest.mark.parametrize("var", ["LANGCHAIN_TRACING", "LANGCHAIN_HANDLER"])
 def test_v1_tracing_env_raises_as_configure_does(var: str, monkeypatch: pytest.MonkeyPatch) -> None:
     with _env(monkeypatch, {var: "true"}):
@@ -318,7 +308,7 @@ def test_v1_tracing_env_raises_as_configure_does(var: str, monkeypatch: pytest.M
 def test_v1_tracing_env_still_fails_the_run_before_anything_is_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """From the outside the divergence above changes nothing: langchain-core's own configure
+    """From the outside the v1 variables were never a hole either: langchain-core's own configure
     refuses the run before the model sends a request."""
     from langchain_cris.binding import with_residency
     from langchain_cris.chat_models import ChatBedrockCRIS
