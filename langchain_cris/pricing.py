@@ -30,6 +30,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from langchain_cris.data import model_providers
@@ -163,6 +164,7 @@ def pricing_kind(route_kind: str | None, geography: str | None) -> PriceKind | N
     return "global" if geography == "global" else "geo"
 
 
+@lru_cache(maxsize=1024)
 def base_model_of(model_id: str | None) -> str | None:
     """The foundation model id behind a model id, profile id or ARN (``None`` if hidden)."""
     if not model_id:

@@ -22,6 +22,7 @@ __all__ = ["PRICE_KINDS", "TOKEN_TYPES", "PriceKind", "PriceTable", "TokenPrices
 PriceKind = Literal["geo", "global", "in_region"]
 PRICE_KINDS: tuple[PriceKind, ...] = ("geo", "global", "in_region")
 TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+_LOOKUPS_KEPT = 4096  # (model, kind, Region) answers remembered per table
 """Token types priced separately (``cache_write`` = 5-minute writes)."""
 
 
@@ -63,6 +64,7 @@ class PriceTable:
         self._unpriced = {str(k): str(v) for k, v in (data.get("unpriced") or {}).items()}
         self._discount: dict[str, bool | None] = {}
         self._entries: dict[str, tuple[_Entry, ...]] = {}
+        self._lookups: dict[tuple[str, str, str], TokenPrices | None] = {}
         for model_id, raw in (data.get("models") or {}).items():
             entries = [_entry(model_id, i, p) for i, p in enumerate(raw.get("prices") or ())]
             # Lookup order: overlay before bundled, a named Region before "*".
@@ -81,11 +83,24 @@ class PriceTable:
         return frozenset(self._entries)
 
     def lookup(self, model_id: str, kind: PriceKind, source_region: str) -> TokenPrices | None:
-        """Prices of ``model_id`` sent as ``kind`` from ``source_region``, or ``None``."""
+        """Prices of ``model_id`` sent as ``kind`` from ``source_region``, or ``None``.
+
+        Remembered per question (the table never changes once loaded; a chat model asks the
+        same one on every call).
+        """
+        key = (model_id, kind, source_region)
+        try:
+            return self._lookups[key]
+        except KeyError:
+            pass
+        found = None
         for entry in self._entries.get(model_id, ()):
             if kind in entry.kinds and (entry.regions is None or source_region in entry.regions):
-                return entry.prices
-        return None
+                found = entry.prices
+                break
+        if len(self._lookups) < _LOOKUPS_KEPT:
+            self._lookups[key] = found
+        return found
 
     def global_discount(self, model_id: str) -> bool | None:
         """Whether the data says AWS discounts global for this model (``None``: not stated)."""

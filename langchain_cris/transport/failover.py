@@ -25,7 +25,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 from langchain_core.messages import AIMessageChunk
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
@@ -148,34 +148,21 @@ class CallPlan:
 
     # -- output ---------------------------------------------------------------------------
     def metadata(self, cand: RouteCandidate, request_id: str | None) -> dict[str, Any]:
-        """``response_metadata["cris"]`` for a call that succeeded on ``cand``."""
-        route = self.route
-        if cand.profile_id == route.profile_id and cand.source_region == route.source_region:
-            profile_arn = route.profile_arn
-        elif cand.profile_id:
-            profile = self.catalog.get(cand.profile_id)
-            profile_arn = profile.arn_for(cand.source_region) if profile else None
-        else:
-            profile_arn = None
-        return {
-            "policy": self.policy.name,
-            "policy_digest": self.policy.digest,
-            "mode": self.policy.mode,
-            "model_id": cand.model_id,
-            "profile_id": cand.profile_id,
-            "profile_arn": profile_arn,
-            "base_model_id": route.base_model_id,
-            "geography": cand.geography,
-            "route_kind": cand.kind,
-            "source_region": cand.source_region,
-            "destination_regions": list(_sorted(cand.destination_regions)),
-            "allowed_regions": list(_sorted(self.policy.regions)),
-            "request_id": request_id,
-            "served_region": cand.source_region if cand.kind == "in_region" else None,
-            "violations": list(route.violations),
-            "attempts": [dict(a) for a in self.attempts],
-            "run_id": self.run_id,
-        }
+        """``response_metadata["cris"]`` for a call that succeeded on ``cand``.
+
+        Everything but the request id, the attempts and the run id is the same for every call
+        with this route, policy, catalog and candidate: it is built once (:func:`_route_facts`)
+        and copied, lists included, so a caller editing its metadata edits only its own.
+        """
+        facts = _route_facts(self.route, self.policy, self.catalog, cand)
+        out = dict(facts)
+        out["destination_regions"] = list(facts["destination_regions"])
+        out["allowed_regions"] = list(facts["allowed_regions"])
+        out["violations"] = list(facts["violations"])
+        out["request_id"] = request_id
+        out["attempts"] = [dict(a) for a in self.attempts]
+        out["run_id"] = self.run_id
+        return out
 
     def fail(self, exc: BaseException) -> NoReturn:
         """Raise the translated form of ``exc``, carrying the attempts made."""
@@ -243,6 +230,55 @@ class StreamAnnotator:
         )
         stamp_cost(chunk.message, usage_costs=False)  # no usage: the cost says "unknown" and why
         return chunk
+
+
+_FACTS_KEPT = 256
+_facts: dict[tuple[int, int, int, int, str, str], tuple[Any, ...]] = {}
+
+
+def _route_facts(
+    route: Route, policy: ResidencyPolicy, catalog: ProfileCatalog, cand: RouteCandidate
+) -> dict[str, Any]:
+    """The per-route part of ``response_metadata["cris"]`` (in key order; read-only values).
+
+    Kept per (route, policy, catalog and its generation, candidate id and Region), by object
+    identity: the objects are held with the entry, so an id is never mistaken for another's.
+    """
+    key = (id(route), id(policy), id(catalog), catalog.generation, cand.model_id,
+           cand.source_region)  # fmt: skip
+    hit = _facts.get(key)
+    if hit is not None and hit[0] is route and hit[1] is policy and hit[2] is catalog:
+        return cast(dict[str, Any], hit[3])
+    if cand.profile_id == route.profile_id and cand.source_region == route.source_region:
+        profile_arn = route.profile_arn
+    elif cand.profile_id:
+        profile = catalog.get(cand.profile_id)
+        profile_arn = profile.arn_for(cand.source_region) if profile else None
+    else:
+        profile_arn = None
+    facts = {
+        "policy": policy.name,
+        "policy_digest": policy.digest,
+        "mode": policy.mode,
+        "model_id": cand.model_id,
+        "profile_id": cand.profile_id,
+        "profile_arn": profile_arn,
+        "base_model_id": route.base_model_id,
+        "geography": cand.geography,
+        "route_kind": cand.kind,
+        "source_region": cand.source_region,
+        "destination_regions": _sorted(cand.destination_regions),
+        "allowed_regions": _sorted(policy.regions),
+        "request_id": None,
+        "served_region": cand.source_region if cand.kind == "in_region" else None,
+        "violations": tuple(route.violations),
+        "attempts": None,
+        "run_id": None,
+    }
+    if len(_facts) >= _FACTS_KEPT:
+        _facts.clear()
+    _facts[key] = (route, policy, catalog, facts)
+    return facts
 
 
 @lru_cache(maxsize=512)
