@@ -33,6 +33,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from langchain_cris._cost_units import cost_reports
 from langchain_cris.data import model_providers
 from langchain_cris.data.prices import TOKEN_TYPES, PriceKind, PriceTable, TokenPrices
 
@@ -249,12 +250,15 @@ def _priced(
     if prices is None:
         reason = table.why_unpriced(base, kind, source_region)
         return {**unknown_cost(reason), "tokens": counts}, None
-    cost = compute_cost(prices, tokens, kind, source_region)
-    if cost is None:
+    # CallCost's Decimal arithmetic, in integers (see _cost_units: the same numbers, cheaper)
+    counted = (tokens.input, tokens.output, tokens.cache_read, tokens.cache_write,
+               tokens.cache_write_1h)  # fmt: skip
+    reports = cost_reports(prices, counted, kind, source_region)
+    if reports is None:
         used = [k for k in _TOKEN_TYPES if getattr(tokens, k) and getattr(prices, k) is None]
         reason = f"{base}: no {kind} price for {', '.join(used)} tokens"
         return {**unknown_cost(reason), "tokens": counts}, None
-    out, langsmith = cost._reports()
+    out, langsmith = reports
     out["tokens"] = counts
     return out, langsmith
 
