@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         models = _contenders(endpoint)
         print("CPU µs per call of each piece ChatBedrockCRIS adds (best of 5):")
         total = 0.0
-        for label, us in pieces(models[1]):
+        for label, us in pieces(models[2]):
             total += us
             print(f"  {us:7.1f}  {label}")
         print(f"  {total:7.1f}  total")

@@ -22,7 +22,6 @@ and usages, long-context switches and unpriced token types included.
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
 from langchain_cris.data.prices import TokenPrices
@@ -33,7 +32,6 @@ _UNITS_PER_USD = 10**10
 _TOKENS_PER_PRICE = 6  # prices are per 10**6 tokens
 
 
-@lru_cache(maxsize=4096)
 def _per_token(price: Decimal) -> tuple[int, int]:
     """``(num, den)``: one token at ``price`` costs ``num/den`` units (``den`` a power of 10)."""
     _sign, digits, exponent = price.as_tuple()
@@ -44,7 +42,31 @@ def _per_token(price: Decimal) -> tuple[int, int]:
     return number, 10**-shift
 
 
+_Rates = tuple[tuple[int, int] | None, ...]
+_rates: dict[int, tuple[TokenPrices, _Rates, int]] = {}
+
+
+def _rates_of(prices: TokenPrices) -> tuple[_Rates, int]:
+    """Per-token ``(num, den)`` of each token type (``None``: unpriced) and their common
+    denominator, worked out once per price row (held with the row, so its id stays its own)."""
+    hit = _rates.get(id(prices))
+    if hit is not None and hit[0] is prices:
+        return hit[1], hit[2]
+    rates = tuple(
+        None if price is None else _per_token(price)
+        for price in (prices.input, prices.output, prices.cache_read, prices.cache_write,
+                      prices.cache_write_1h)
+    )  # fmt: skip
+    den = max((rate[1] for rate in rates if rate is not None), default=1)
+    if len(_rates) >= 4096:
+        _rates.clear()
+    _rates[id(prices)] = (prices, rates, den)
+    return rates, den
+
+
 def _round_half_even(num: int, den: int) -> int:
+    if den == 1:
+        return num
     quotient, remainder = divmod(num, den)
     twice = 2 * remainder
     if twice > den or (twice == den and quotient % 2):
@@ -63,35 +85,32 @@ def cost_reports(
     ``tokens`` are the counts of ``TOKEN_TYPES`` in order (input, output, cache read, 5-minute
     and 1-hour cache writes). ``None`` when a token type was used that has no price.
     """
-    input_, _output, read, write_5m, write_1h = tokens
+    above = prices.long_context_above
     if (
         prices.long_context is not None
-        and prices.long_context_above is not None
-        and input_ + read + write_5m + write_1h > prices.long_context_above
+        and above is not None
+        and tokens[0] + tokens[2] + tokens[3] + tokens[4] > above
     ):
         prices = prices.long_context
-    rates = (prices.input, prices.output, prices.cache_read, prices.cache_write,
-             prices.cache_write_1h)  # fmt: skip
-    parts: list[tuple[int, int]] = []
-    den = 1
-    for count, rate in zip(tokens, rates, strict=True):
-        if not count:
-            parts.append((0, 1))
-            continue
-        if rate is None:
-            return None
-        num, rate_den = _per_token(rate)
-        parts.append((count * num, rate_den))
-        den = max(den, rate_den)  # powers of ten: the largest is a common denominator
-    exact = [num * (den // part_den) for num, part_den in parts]
-    exact_write = exact[3] + exact[4]
-    rounded = [_round_half_even(x, den) for x in (exact[0], exact[1], exact[2], exact_write)]
-    total = _round_half_even(exact[0] + exact[1] + exact[2] + exact_write, den)
-    in_usd, out_usd, read_usd, write_usd = (units / _UNITS_PER_USD for units in rounded)
-    total_usd = total / _UNITS_PER_USD
+    rates, den = _rates_of(prices)
+    exact = [0, 0, 0, 0, 0]  # each amount in units, times den
+    for i, count in enumerate(tokens):
+        if count:
+            rate = rates[i]
+            if rate is None:
+                return None
+            exact[i] = count * rate[0] * (den // rate[1])
+    in_units = _round_half_even(exact[0], den)
+    out_units = _round_half_even(exact[1], den)
+    read_units = _round_half_even(exact[2], den)
+    write_units = _round_half_even(exact[3] + exact[4], den)
+    total_usd = _round_half_even(sum(exact), den) / _UNITS_PER_USD
+    out_usd = out_units / _UNITS_PER_USD
+    read_usd = read_units / _UNITS_PER_USD
+    write_usd = write_units / _UNITS_PER_USD
     cost = {
         "currency": "USD",
-        "input": in_usd,
+        "input": in_units / _UNITS_PER_USD,
         "output": out_usd,
         "cache_read": read_usd,
         "cache_write": write_usd,
@@ -101,7 +120,7 @@ def cost_reports(
         "source": prices.source,
     }
     langsmith = {
-        "input_cost": (rounded[0] + rounded[2] + rounded[3]) / _UNITS_PER_USD,
+        "input_cost": (in_units + read_units + write_units) / _UNITS_PER_USD,
         "output_cost": out_usd,
         "total_cost": total_usd,
         "input_cost_details": {"cache_read": read_usd, "cache_creation": write_usd},

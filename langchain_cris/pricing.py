@@ -54,6 +54,7 @@ __all__ = [
     "stamp_cost",
     "sum_decimal",
     "unknown_cost",
+    "usage_counts",
 ]
 
 COST_PLACES = Decimal("1e-10")
@@ -87,22 +88,21 @@ class TokenUsage:
     @classmethod
     def from_usage_metadata(cls, usage: Mapping[str, Any]) -> TokenUsage:
         """Read LangChain ``usage_metadata`` (langchain-aws's sums undone, see module doc)."""
-        total_in = _count(usage.get("input_tokens"))
-        output = _count(usage.get("output_tokens"))
-        details = usage.get("input_token_details")
-        if not details:  # no cache tokens: the common call, read without the cache sums
-            return cls(total_in, output)
-        read = _count(details.get("cache_read"))
-        write_5m = _count(details.get("ephemeral_5m_input_tokens"))
-        write_1h = _count(details.get("ephemeral_1h_input_tokens"))
-        write = _count(details.get("cache_creation")) + write_5m
-        return cls(
-            input=max(0, total_in - read - write - write_1h),
-            output=output,
-            cache_read=read,
-            cache_write=write,
-            cache_write_1h=write_1h,
-        )
+        return cls(*usage_counts(usage))
+
+
+def usage_counts(usage: Mapping[str, Any]) -> tuple[int, int, int, int, int]:
+    """:meth:`TokenUsage.from_usage_metadata`'s counts, in ``TOKEN_TYPES`` order."""
+    total_in = _count(usage.get("input_tokens"))
+    output = _count(usage.get("output_tokens"))
+    details = usage.get("input_token_details")
+    if not details:  # no cache tokens: the common call
+        return total_in, output, 0, 0, 0
+    read = _count(details.get("cache_read"))
+    write_5m = _count(details.get("ephemeral_5m_input_tokens"))
+    write_1h = _count(details.get("ephemeral_1h_input_tokens"))
+    write = _count(details.get("cache_creation")) + write_5m
+    return max(0, total_in - read - write - write_1h), output, read, write, write_1h
 
 
 @dataclass(frozen=True)
@@ -244,18 +244,20 @@ def _priced(
     if not source_region:
         return unknown_cost("the source Region is unknown"), None
     table = table or PriceTable.load()
-    tokens = usage if isinstance(usage, TokenUsage) else TokenUsage.from_usage_metadata(usage)
-    counts = {k: getattr(tokens, k) for k in _TOKEN_TYPES}
+    if isinstance(usage, TokenUsage):
+        counted = (usage.input, usage.output, usage.cache_read, usage.cache_write,
+                   usage.cache_write_1h)  # fmt: skip
+    else:
+        counted = usage_counts(usage)
+    counts = dict(zip(_TOKEN_TYPES, counted, strict=True))
     prices = table.lookup(base, kind, source_region)
     if prices is None:
         reason = table.why_unpriced(base, kind, source_region)
         return {**unknown_cost(reason), "tokens": counts}, None
     # CallCost's Decimal arithmetic, in integers (see _cost_units: the same numbers, cheaper)
-    counted = (tokens.input, tokens.output, tokens.cache_read, tokens.cache_write,
-               tokens.cache_write_1h)  # fmt: skip
     reports = cost_reports(prices, counted, kind, source_region)
     if reports is None:
-        used = [k for k in _TOKEN_TYPES if getattr(tokens, k) and getattr(prices, k) is None]
+        used = [k for k, n in counts.items() if n and getattr(prices, k) is None]
         reason = f"{base}: no {kind} price for {', '.join(used)} tokens"
         return {**unknown_cost(reason), "tokens": counts}, None
     out, langsmith = reports
