@@ -195,11 +195,20 @@ def residency_scope(
 class _ResidencyConfig:
     """Config factory of one binding: the policy in force, narrowed by this binding's policy."""
 
-    __slots__ = ("allow_non_bedrock", "policy")
+    __slots__ = ("allow_non_bedrock", "model_checks_traces", "policy")
 
-    def __init__(self, policy: ResidencyPolicy, allow_non_bedrock: bool = False) -> None:
+    def __init__(
+        self,
+        policy: ResidencyPolicy,
+        allow_non_bedrock: bool = False,
+        *,
+        model_checks_traces: bool = False,
+    ) -> None:
         self.policy = policy
         self.allow_non_bedrock = allow_non_bedrock
+        #: The bound runnable is a ``ChatBedrockCRIS`` itself: its plan checks the run's own
+        #: trace handlers before it sends (the same check, on a superset of these handlers).
+        self.model_checks_traces = model_checks_traces
 
     def effective(self, config: Mapping[str, Any] | None) -> ResidencyPolicy:
         outer = policy_in_force(config)
@@ -209,7 +218,11 @@ class _ResidencyConfig:
         decided = _DECIDED.get()  # the binding's own scope already combined it
         policy = decided[1] if decided is not None and decided[0] is self else None
         effective = policy or self.effective(config)
-        gate_bound_chain(config, effective)  # traces: refuse before the chain's first run
+        # traces: refuse before the chain's first run starts. A warning (telemetry="warn")
+        # for a binding directly around a ChatBedrockCRIS is left to the model's plan, which
+        # emits the same once-per-endpoint warning from the run's own handlers.
+        if not (self.model_checks_traces and effective.telemetry == "warn"):
+            gate_bound_chain(config, effective)
         return {"metadata": dict(residency_metadata(effective))}
 
     def __repr__(self) -> str:
@@ -455,6 +468,9 @@ def with_residency(
             cheap_chain = with_residency(prompt | llm | parser, "global")
     """
     resolved = parse_policy(policy)
-    return _ResidencyBinding(
-        bound=runnable, config_factories=[_ResidencyConfig(resolved, allow_non_bedrock)]
+    factory = _ResidencyConfig(
+        resolved,
+        allow_non_bedrock,
+        model_checks_traces=getattr(type(runnable), "_checks_traces_before_sending", False),
     )
+    return _ResidencyBinding(bound=runnable, config_factories=[factory])

@@ -42,7 +42,7 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from langchain_aws import ChatBedrockConverse
 from langchain_aws.utils import count_tokens_api_supported_for_model
@@ -206,6 +206,10 @@ class ChatBedrockCRIS(ChatBedrockConverse):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, arbitrary_types_allowed=True)
 
     _cris: ModelTransport = PrivateAttr()
+
+    #: Read by ``with_residency``: every call's plan checks where its run is traced before
+    #: anything is sent (``side_channels.plan_for_model``).
+    _checks_traces_before_sending: ClassVar[bool] = True
 
     # -- construction (no network) ------------------------------------------------------
     @model_validator(mode="before")
