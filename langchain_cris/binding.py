@@ -158,12 +158,18 @@ def policy_in_force(config: Mapping[str, Any] | None = None) -> ResidencyPolicy 
 _Tokens = tuple[Token[ResidencyPolicy | None], Token[ModelGuard | None]]
 
 
+@lru_cache(maxsize=64)
+def _outermost_guard(allow_non_bedrock: bool, where: str) -> ModelGuard:
+    """The guard of an outermost scope (immutable, so one per setting serves every call)."""
+    return ModelGuard(allow_non_bedrock=allow_non_bedrock, where=where)
+
+
 def _enter(policy: ResidencyPolicy, allow_non_bedrock: bool, where: str) -> _Tokens:
     guard = model_guard_var.get()
     guard = (
         guard.narrowed(allow_non_bedrock=allow_non_bedrock, where=where)
         if guard is not None
-        else ModelGuard(allow_non_bedrock=allow_non_bedrock, where=where)
+        else _outermost_guard(allow_non_bedrock, where)
     )
     return _CEILING.set(policy), model_guard_var.set(guard)
 

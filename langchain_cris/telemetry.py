@@ -33,6 +33,7 @@ import threading
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 from langchain_cris.errors import ResidencyWarning, TelemetryResidencyError
@@ -186,11 +187,17 @@ def _tracer_may_be_added() -> bool:
     return False
 
 
-# -- LangSmith ------------------------------------------------------------------------------------
-def _langsmith(handler: Any) -> list[TraceDestination]:
+@lru_cache(maxsize=1)
+def _tracer_class() -> type[Any]:
+    """``LangChainTracer``, imported on first use (importing it loads langsmith)."""
     from langchain_core.tracers.langchain import LangChainTracer
 
-    if not isinstance(handler, LangChainTracer):
+    return LangChainTracer
+
+
+# -- LangSmith ------------------------------------------------------------------------------------
+def _langsmith(handler: Any) -> list[TraceDestination]:
+    if not isinstance(handler, _tracer_class()):
         return []
     client = handler.client
     content = not (_hides(client, "_hide_inputs") and _hides(client, "_hide_outputs"))
@@ -231,8 +238,10 @@ def _replica_urls(value: str) -> list[str]:
 
 # -- OpenTelemetry --------------------------------------------------------------------------------
 def _otel(handler: Any) -> list[TraceDestination]:
+    if type(handler).__name__ != "CRISCallbackHandler":
+        return []
     spans = getattr(handler, "_spans", None)
-    if spans is None or type(handler).__name__ != "CRISCallbackHandler":
+    if spans is None:
         return []
     content = os.environ.get(_GENAI_CONTENT_ENV, "").strip().lower() == "true"
     endpoints = _exporter_endpoints(getattr(spans, "_tracer", None))
