@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import sys
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -345,6 +346,8 @@ HANDLERS: dict[str, Callable[[], list[Any]]] = {
 
 #: What langchain-core's protocol check answers (so a change in it shows up here too).
 STREAMS = {"astream-events", "astream-log", "structural-both", "dynamic", "guard-then-events"}
+if sys.version_info >= (3, 12):  # typing reads members with getattr_static: __getattr__'s miss
+    STREAMS.discard("dynamic")
 
 
 def _general_streams(handlers: list[Any]) -> bool:
