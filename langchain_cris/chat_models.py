@@ -596,7 +596,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
                 raise _no_policy_error()
             live = self._live()
             policy, route = found, self._resolve(model, found, live)
-        catalog = live.catalog() if live is not None else self._base_catalog()
+        catalog = self._catalog(live)
         plan = CallPlan(route, policy, catalog, self._failover_settings(), run_id, live=live)
         callbacks = call.callbacks if call is not None else ensure_config().get("callbacks")
         return plan_for_model(self, plan, kwargs, run_manager, callbacks), user_rm
@@ -649,7 +649,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         region = self._region()
         if region not in policy.allowed_sources or live is None:
             # a Region the policy refuses is never asked (the call is refused below)
-            catalog = live.catalog() if live is not None else self._base_catalog()
+            catalog = self._catalog(live)
             live = None
         elif refresh:
             catalog = live.ensure(region)
@@ -698,6 +698,10 @@ class ChatBedrockCRIS(ChatBedrockConverse):
     # -- live routes (see ``catalog.live``) ----------------------------------------------
     def _base_catalog(self) -> ProfileCatalog:
         return self.catalog if self.catalog is not None else default_catalog()
+
+    def _catalog(self, live: LiveCatalog | None) -> ProfileCatalog:
+        """The catalog as ``live`` (:meth:`_live`'s answer) sees it, without asking AWS."""
+        return live.catalog() if live is not None else self._base_catalog()
 
     def _live(self) -> LiveCatalog | None:
         """The live layer for this model's endpoint and identity, or ``None`` when offline.

@@ -500,21 +500,21 @@ def test_streaming_handlers_still_stream_on_the_wire(
     bedrock: LocalBedrock, bound: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     llm = _llm(bedrock, None if bound else EU)
-    seen: dict[str, list[str]] = {}
-    for form, call in _calls(llm, bound):
-        bedrock.reset()
-        call()
-        seen[form] = _operations(bedrock)
+
+    def sent() -> dict[str, list[str]]:
+        operations: dict[str, list[str]] = {}
+        for form, call in _calls(llm, bound):
+            bedrock.reset()
+            call()
+            operations[form] = _operations(bedrock)
+        return operations
+
+    seen = sent()
     assert seen == EXPECTED
 
     # the general path (every handler asked langchain-core's protocol check) sends the same
     monkeypatch.setattr(chat_models, "handlers_may_stream", lambda handlers: True)
-    general: dict[str, list[str]] = {}
-    for form, call in _calls(llm, bound):
-        bedrock.reset()
-        call()
-        general[form] = _operations(bedrock)
-    assert general == seen
+    assert sent() == seen
 
 
 def test_the_guard_is_on_the_run_the_shortcut_judges(
