@@ -8,10 +8,15 @@ known without the general machinery. Each shortcut gives exactly the general pat
 the general path where it cannot know:
 
 * ``_generate_with_cache`` asks ``inspect.signature(self._generate)`` on every call whether
-  ``_generate`` takes a ``run_manager`` (~40 µs here). The answer is fixed by the function's
-  source, so the signature is computed once and pinned as ``__signature__``
-  (:func:`pin_signatures`), which ``inspect`` returns as is. A subclass that overrides the
-  method defines a new function without one and is inspected as before.
+  ``_generate`` takes a ``run_manager`` (``_agenerate_with_cache`` the same of
+  ``_agenerate``). For a bound method inspect finds the function's signature and then builds
+  a new one without ``self`` (a ``Signature`` validated parameter by parameter), ~40 µs per
+  call inside a real call, more than the rest of the package's per-call work. The answer is
+  fixed by the function's source, so :func:`sign_methods` makes the method a descriptor whose
+  bound form (a ``functools.partial`` of the function on the instance) carries that bound
+  signature as ``__signature__``, which ``inspect`` returns as is. The class attribute is
+  still the plain function, and a subclass that overrides the method defines a new function,
+  inspected as before.
 * ``_should_stream`` asks ``isinstance(handler, _StreamingCallbackHandler)`` of every
   handler, a runtime ``Protocol`` check that typing recomputes from the protocol's members on
   each call before Python 3.12 (~20 µs per handler). Inside ``with_residency`` every run
@@ -29,24 +34,92 @@ the general path where it cannot know:
 
 from __future__ import annotations
 
+import functools
 import inspect
+import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-__all__ = ["handlers_may_stream", "invocation_params", "pin_signatures"]
+__all__ = ["handlers_may_stream", "invocation_params", "sign_methods"]
 
 #: The attribute every ``_StreamingCallbackHandler`` has (the protocol's members).
 _STREAMING_MEMBER = "tap_output_iter"
 _DICT_FOR_COMPAT = BaseChatModel._dict_for_compat
 
 
-def pin_signatures(cls: type, *names: str) -> None:
-    """Compute the signature of ``cls``'s own methods ``names`` once (``__signature__``)."""
+class _SignedBound(functools.partial):
+    """A method bound to an instance, with the bound signature as ``__signature__``.
+
+    Behaves as the bound method would: called, it calls the function with the instance
+    first (in C, as a partial); it has ``__self__`` and ``__func__``, compares and hashes
+    as bound methods do, and pickles as ``getattr(instance, name)``.
+    """
+
+    __slots__ = ()
+    __signature__: inspect.Signature  # each signed method's own subclass sets it
+
+    @property
+    def __self__(self) -> Any:
+        return self.args[0]
+
+    @property
+    def __func__(self) -> Any:
+        return self.func
+
+    @property
+    def __name__(self) -> str:
+        return str(self.func.__name__)
+
+    def __repr__(self) -> str:
+        return f"<bound method {self.func.__qualname__} of {self.args[0]!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _SignedBound | types.MethodType):
+            return NotImplemented
+        return other.__func__ is self.func and other.__self__ is self.args[0]
+
+    def __hash__(self) -> int:
+        return hash((id(self.args[0]), self.func))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (getattr, (self.args[0], self.func.__name__))
+
+
+class _SignedMethod:
+    """The descriptor :func:`sign_methods` installs: the function on the class, a
+    :class:`_SignedBound` on an instance."""
+
+    __slots__ = ("__func__", "_bound")
+
+    def __init__(self, function: types.FunctionType) -> None:
+        self.__func__ = function
+        unbound = inspect.signature(function)
+        params = tuple(unbound.parameters.values())[1:]  # what inspect drops for a bound method
+        self._bound = type(
+            f"_Signed_{function.__name__}",
+            (_SignedBound,),
+            {"__slots__": (), "__signature__": unbound.replace(parameters=params)},
+        )
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self.__func__
+        return self._bound(self.__func__, instance)
+
+
+def sign_methods(cls: type, *names: str) -> None:
+    """Make ``cls``'s own methods ``names`` carry their bound signature (see the module doc).
+
+    Applied after the class is created: a pydantic model reads a non-function class
+    attribute whose name starts with an underscore as a private attribute.
+    """
     for name in names:
         function = cls.__dict__[name]
-        function.__signature__ = inspect.signature(function)
+        if not isinstance(function, types.FunctionType):
+            raise TypeError(f"{cls.__name__}.{name} is not a plain function")
+        setattr(cls, name, _SignedMethod(function))
 
 
 def handlers_may_stream(handlers: Iterable[Any]) -> bool:

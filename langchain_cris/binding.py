@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.runnables import Runnable, RunnableBinding, RunnableConfig
 from langchain_core.runnables.config import merge_configs, var_child_runnable_config
@@ -201,7 +201,7 @@ def residency_scope(
 class _ResidencyConfig:
     """Config factory of one binding: the policy in force, narrowed by this binding's policy."""
 
-    __slots__ = ("allow_non_bedrock", "model_checks_traces", "policy")
+    __slots__ = ("allow_non_bedrock", "guard", "model_checks_traces", "policy")
 
     def __init__(
         self,
@@ -215,12 +215,15 @@ class _ResidencyConfig:
         #: The bound runnable is a ``ChatBedrockCRIS`` itself: its plan checks the run's own
         #: trace handlers before it sends (the same check, on a superset of these handlers).
         self.model_checks_traces = model_checks_traces
+        #: The model guard of this binding's scope when no scope encloses it.
+        self.guard = _outermost_guard(allow_non_bedrock, "with_residency")
 
     def effective(self, config: Mapping[str, Any] | None) -> ResidencyPolicy:
         outer = policy_in_force(config)
         return self.policy if outer is None else _combine(outer, self.policy)
 
-    def __call__(self, config: RunnableConfig) -> RunnableConfig:
+    def metadata(self, config: RunnableConfig) -> Mapping[str, Any]:
+        """The three metadata keys of the effective policy (read-only), after the trace gate."""
         decided = _DECIDED.get()  # the binding's own scope already combined it
         policy = decided[1] if decided is not None and decided[0] is self else None
         effective = policy or self.effective(config)
@@ -229,7 +232,10 @@ class _ResidencyConfig:
         # emits the same once-per-endpoint warning from the run's own handlers.
         if not (self.model_checks_traces and effective.telemetry == "warn"):
             gate_bound_chain(config, effective)
-        return {"metadata": dict(residency_metadata(effective))}
+        return residency_metadata(effective)
+
+    def __call__(self, config: RunnableConfig) -> RunnableConfig:
+        return {"metadata": dict(self.metadata(config))}
 
     def __repr__(self) -> str:
         return f"with_residency({self.policy.name!r})"
@@ -272,22 +278,34 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
     """
 
     def _factory(self) -> _ResidencyConfig:
-        for factory in self.config_factories:
+        factories = self.config_factories
+        if factories and type(factories[0]) is _ResidencyConfig:  # as with_residency made it
+            return factories[0]
+        for factory in factories:
             if isinstance(factory, _ResidencyConfig):
                 return factory
         raise AssertionError("a residency binding without its config factory")
 
     def _scope(self, config: Any) -> _ScopeTokens:
+        """Enter the scope of a call made with ``config`` (one config, or a batch's list)."""
+        if type(config) is not dict and config is not None:
+            config = config[0] if isinstance(config, Sequence) and config else config
+            config = config if isinstance(config, Mapping) else None
         factory = self._factory()
-        cfg = config[0] if isinstance(config, Sequence) and config else config
-        policy = factory.effective(cfg if isinstance(cfg, Mapping) else None)
+        policy = factory.effective(config)
         # ``.with_config(metadata={"cris_policy": ...})`` on this binding: langchain-core
         # would let the factory's metadata replace it; it narrows the binding instead.
         own = policy_spec_from_config(self.config) if self.config else None
         if own is not None:
             policy = _combine(policy, parse_policy(own))
         decided = _DECIDED.set((factory, policy))
-        return _enter(policy, factory.allow_non_bedrock, "with_residency"), decided
+        guard = model_guard_var.get()
+        guard = (
+            factory.guard
+            if guard is None
+            else guard.narrowed(allow_non_bedrock=factory.allow_non_bedrock, where="with_residency")
+        )
+        return (_CEILING.set(policy), model_guard_var.set(guard)), decided
 
     def _merge_configs(self, *configs: RunnableConfig | None) -> RunnableConfig:
         """``RunnableBinding._merge_configs``, with this binding's metadata laid on by hand.
@@ -298,12 +316,21 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
         directly (same result: metadata merges key by key, the factory's keys win).
         """
         config = merge_configs(self.config, *configs)
-        extras = [factory(config) for factory in self.config_factories]
-        for factory, extra in zip(self.config_factories, extras, strict=True):
+        factories = self.config_factories
+        if len(factories) == 1 and type(factories[0]) is _ResidencyConfig:
+            config["metadata"] = {
+                **(config.get("metadata") or {}),
+                **factories[0].metadata(config),
+            }
+            return config
+        extras = [
+            f.metadata(config) if isinstance(f, _ResidencyConfig) else f(config) for f in factories
+        ]
+        for factory, extra in zip(factories, extras, strict=True):
             if isinstance(factory, _ResidencyConfig):
-                config["metadata"] = {**(config.get("metadata") or {}), **extra["metadata"]}
+                config["metadata"] = {**(config.get("metadata") or {}), **extra}
             else:
-                config = merge_configs(config, extra)
+                config = merge_configs(config, cast(RunnableConfig, extra))
         return config
 
     def _run(self, config: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -350,11 +377,25 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
                 with scoped:
                     await aclose()
 
+    # invoke / ainvoke: ``RunnableBinding.invoke`` / ``ainvoke`` inside the scope, written out
+    # (the per-call path of every bound call, so no extra frames on it).
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return self._run(config, super().invoke, input, config, **kwargs)
+        tokens = self._scope(config)
+        try:
+            return self.bound.invoke(
+                input, self._merge_configs(config), **{**self.kwargs, **kwargs}
+            )
+        finally:
+            _leave(tokens)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        return await self._arun(config, super().ainvoke, input, config, **kwargs)
+        tokens = self._scope(config)
+        try:
+            return await self.bound.ainvoke(
+                input, self._merge_configs(config), **{**self.kwargs, **kwargs}
+            )
+        finally:
+            _leave(tokens)
 
     def batch(self, inputs: list[Any], config: Any = None, **kwargs: Any) -> list[Any]:
         if _mixed(config):  # items under different policies: one scope per item

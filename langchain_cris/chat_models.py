@@ -55,7 +55,7 @@ from langchain_core.utils.uuid import uuid7
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_cris._call_kwargs import pop_routing_kwargs, requested_model
-from langchain_cris._core_shortcuts import handlers_may_stream, invocation_params, pin_signatures
+from langchain_cris._core_shortcuts import handlers_may_stream, invocation_params, sign_methods
 from langchain_cris.binding import PolicySources, parse_policy, policy_sources
 from langchain_cris.catalog import ProfileCatalog, default_catalog
 from langchain_cris.catalog.live import LiveCatalog, endpoint_key, live_catalog_for, offline_mode
@@ -821,7 +821,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         return self.model_copy(update=update)
 
 
-pin_signatures(ChatBedrockCRIS, "_generate", "_agenerate")  # see _core_shortcuts
+sign_methods(ChatBedrockCRIS, "_generate", "_agenerate")  # see _core_shortcuts
 
 
 # -- module helpers -----------------------------------------------------------------------

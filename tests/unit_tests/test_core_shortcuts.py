@@ -6,9 +6,11 @@ path's answer beside the shortcut's and fail when they ever differ:
 * ``invocation_params`` against ``ChatBedrockConverse._get_invocation_params`` (which reads
   ``self.dict()`` under langchain-core's deprecation-warning context), key order included;
   a subclass overriding the deprecated ``dict()`` falls back and keeps the override's output.
-* The pinned ``__signature__`` of ``_generate`` / ``_agenerate`` against ``inspect`` of an
-  unpinned copy of the same function; a subclass overriding ``_generate`` without
-  ``run_manager`` is still called without it.
+* The signed ``_generate`` / ``_agenerate`` (their bound form carries the bound signature)
+  against ``inspect`` of the same function bound as an ordinary method, and the bound form
+  against a bound method (call, ``__self__``/``__func__``, equality, hash, pickling,
+  coroutine detection); a subclass overriding ``_generate`` without ``run_manager`` is still
+  called without it.
 * ``handlers_may_stream`` against langchain-core's own
   ``isinstance(h, _StreamingCallbackHandler)``, and end to end on the local Bedrock's wire:
   a streaming handler (astream_events, astream_log, a LogStreamCallbackHandler in the
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import pickle
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -43,7 +46,12 @@ from langchain_core.utils._signature import _signature_parameters
 from pytest_socket import enable_socket, socket_allow_hosts
 
 import langchain_cris.chat_models as chat_models
-from langchain_cris._core_shortcuts import handlers_may_stream, invocation_params
+from langchain_cris._core_shortcuts import (
+    _SignedMethod,
+    handlers_may_stream,
+    invocation_params,
+    sign_methods,
+)
 from langchain_cris._model_guard import ModelGuard
 from langchain_cris.binding import with_residency
 from langchain_cris.callbacks import CRISCallbackHandler
@@ -190,35 +198,66 @@ def test_the_shortcut_is_taken_only_for_langchain_cores_own_dict() -> None:
     assert LegacyDict.dict is not BaseChatModel.dict
 
 
-# -- pinned signatures --------------------------------------------------------------------
-def _unpinned(function: Any) -> types.FunctionType:
-    """The same function object's code, without a ``__signature__`` (what inspect would read)."""
-    copy = types.FunctionType(
-        function.__code__,
-        function.__globals__,
-        function.__name__,
-        function.__defaults__,
-        function.__closure__,
-    )
-    copy.__kwdefaults__ = function.__kwdefaults__
-    copy.__annotations__ = dict(function.__annotations__)
-    copy.__qualname__ = function.__qualname__
-    assert "__signature__" not in copy.__dict__
-    return copy
-
-
+# -- signed methods -------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["_generate", "_agenerate"])
-def test_pinned_signature_equals_inspecting_the_function(name: str) -> None:
-    function = ChatBedrockCRIS.__dict__[name]
-    assert "__signature__" in function.__dict__  # the shortcut is in place
+def test_the_signed_signature_equals_inspecting_the_bound_method(name: str) -> None:
+    descriptor = ChatBedrockCRIS.__dict__[name]
+    assert isinstance(descriptor, _SignedMethod)  # the shortcut is in place
+    function = descriptor.__func__
+    assert getattr(ChatBedrockCRIS, name) is function  # the class still holds the function
+    assert "__signature__" not in function.__dict__
     model = _model()
 
-    pinned = _signature_parameters(getattr(model, name))
-    general = _signature_parameters(types.MethodType(_unpinned(function), model))
-    assert list(pinned.items()) == list(general.items())
-    assert "run_manager" in pinned  # langchain-core then passes the run manager
-    # and unbound, as inspect.signature(ChatBedrockCRIS._generate) reports it
-    assert inspect.signature(function) == inspect.signature(_unpinned(function))
+    signed = _signature_parameters(getattr(model, name))
+    general = _signature_parameters(types.MethodType(function, model))
+    assert list(signed.items()) == list(general.items())
+    assert "run_manager" in signed  # langchain-core then passes the run manager
+    assert inspect.signature(getattr(model, name)) == inspect.signature(
+        types.MethodType(function, model)
+    )
+
+
+def test_the_signed_bound_form_behaves_as_a_bound_method() -> None:
+    model = _model()
+    bound, method = model._generate, types.MethodType(ChatBedrockCRIS._generate, model)
+    assert bound.__self__ is model and bound.__func__ is ChatBedrockCRIS._generate
+    assert bound.__name__ == "_generate"
+    assert bound == method and method == bound and bound == model._generate
+    assert hash(bound) == hash(model._generate)
+    assert bound != _model()._generate  # another instance's
+    assert bound != types.MethodType(ChatBedrockCRIS._agenerate, model)
+    assert repr(bound).startswith("<bound method ChatBedrockCRIS._generate of ")
+    assert inspect.iscoroutinefunction(model._agenerate)
+    assert asyncio.iscoroutinefunction(model._agenerate)
+    assert not inspect.iscoroutinefunction(model._generate)
+
+
+class _Pickled:
+    """A picklable class with a signed method (a chat model's clients do not pickle)."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def method(self, extra: int, *, scale: int = 1) -> int:
+        return (self.value + extra) * scale
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Pickled) and other.value == self.value
+
+    __hash__ = object.__hash__
+
+
+sign_methods(_Pickled, "method")
+
+
+def test_a_signed_method_calls_pickles_and_inspects_as_a_method() -> None:
+    obj = _Pickled(2)
+    assert obj.method(3, scale=2) == 10
+    assert list(inspect.signature(obj.method).parameters) == ["extra", "scale"]
+    again = pickle.loads(pickle.dumps(obj.method))
+    assert again(3) == 5 and again.__self__ == obj
+    with pytest.raises(TypeError, match="not a plain function"):
+        sign_methods(_Pickled, "__hash__")
 
 
 def test_a_subclass_override_is_inspected_afresh() -> None:
@@ -233,20 +272,23 @@ def test_a_subclass_override_is_inspected_afresh() -> None:
     assert list(params) == ["messages", "stop", "kwargs"]
 
 
-def test_a_wraps_decorated_override_sees_what_it_would_without_the_pin() -> None:
-    """``functools.wraps`` copies ``__dict__`` (the pin) and sets ``__wrapped__``; unpinned,
-    inspect follows ``__wrapped__`` to the same function, so both report its parameters."""
-    original = ChatBedrockCRIS.__dict__["_generate"]
+def test_a_wraps_decorated_override_sees_the_function() -> None:
+    """``functools.wraps(ChatBedrockCRIS._generate)`` wraps the plain function (the class
+    attribute), so inspect follows ``__wrapped__`` to its parameters as without the shortcut."""
+    original = ChatBedrockCRIS._generate
 
+    @functools.wraps(original)
     def wrapper(self: Any, messages: Any, stop: Any = None, **kwargs: Any) -> Any:
         return original(self, messages, stop, **kwargs)
 
-    pinned_wrap = functools.wraps(original)(_unpinned(wrapper))
-    general_wrap = functools.wraps(_unpinned(original))(_unpinned(wrapper))
-    assert "__signature__" in pinned_wrap.__dict__ and "__signature__" not in general_wrap.__dict__
-    assert list(_signature_parameters(pinned_wrap).items()) == list(
-        _signature_parameters(general_wrap).items()
-    )
+    assert wrapper.__wrapped__ is original  # type: ignore[attr-defined]
+    assert list(_signature_parameters(wrapper)) == [
+        "self",
+        "messages",
+        "stop",
+        "run_manager",
+        "kwargs",
+    ]
 
 
 class _RecordsGenerate(ChatBedrockCRIS):
