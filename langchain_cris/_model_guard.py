@@ -38,6 +38,15 @@ class ModelGuard(BaseCallbackHandler):
 
     raise_error = True
     run_inline = True
+    # Plain attributes, not BaseCallbackHandler's properties: langchain-core reads one per
+    # event of every run in the scope. Model starts only; nothing to do for the rest.
+    ignore_llm = False  # on_llm_start: an LLM starting
+    ignore_chat_model = False
+    ignore_chain = True
+    ignore_agent = True
+    ignore_retriever = True
+    ignore_retry = True
+    ignore_custom_event = True
 
     def __init__(self, *, allow_non_bedrock: bool, where: str) -> None:
         self.allow_non_bedrock = allow_non_bedrock

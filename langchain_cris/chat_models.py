@@ -56,6 +56,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_cris._call_kwargs import pop_routing_kwargs, requested_model
 from langchain_cris._core_shortcuts import handlers_may_stream, invocation_params, sign_methods
+from langchain_cris._guard_free import runs_only_library_code
 from langchain_cris.binding import PolicySources, parse_policy, policy_sources
 from langchain_cris.catalog import ProfileCatalog, default_catalog
 from langchain_cris.catalog.live import LiveCatalog, endpoint_key, live_catalog_for, offline_mode
@@ -313,6 +314,13 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         if isinstance(kwargs, dict) and isinstance(kwargs.get("residency_policy"), ResidencyPolicy):
             kwargs["residency_policy"] = kwargs["residency_policy"].to_dict()
         return out
+
+    def _runs_only_library_code(self, input: Any, callbacks: Any, kwargs: dict[str, Any]) -> bool:
+        """Whether ``invoke(input)`` with these runs only library code (see ``_guard_free``):
+        then a residency scope around just this call may leave its ``ModelGuard`` off."""
+        return type(self) is ChatBedrockCRIS and runs_only_library_code(
+            self, input, callbacks, kwargs, user_client=self._transport.user_client
+        )
 
     # -- entry points: capture the config the model would otherwise not see ---------------
     def invoke(

@@ -79,10 +79,14 @@ def trace_destinations(
         local_callbacks: The runnable's own callbacks (a chat model's ``callbacks`` field),
             configured with ``callbacks`` as langchain-core does for the run.
     """
+    from langchain_cris._model_guard import ModelGuard  # (loads langchain-core: on first use)
+
     if handlers is None:
         handlers = _configured_handlers(callbacks, local_callbacks)
     found: set[TraceDestination] = set()
     for handler in handlers:
+        if type(handler) is ModelGuard:  # the residency scope's own handler traces nothing
+            continue
         found.update(_langsmith(handler))
         found.update(_otel(handler))
     if not found:
@@ -171,20 +175,37 @@ def _tracer_may_be_added() -> bool:
     tracing is off and every hook is unset or holds the residency scope's ``ModelGuard``;
     anything else (another hook's handler may be a tracer) means configure must be asked.
     """
-    from langchain_core.tracers.context import _configure_hooks, _tracing_v2_is_enabled
-    from langchain_core.utils.env import env_var_is_set
+    context, guard_class = _configure_parts()
+    if context._tracing_v2_is_enabled():
+        return True
+    environ = os.environ
+    for name in _V1_TRACING_ENV:
+        if _env_on(environ.get(name)):
+            return True  # (v1 variables: configure refuses them, and must be let to say so)
+    for var, _inheritable, handler_class, env_var in context._configure_hooks:
+        value = var.get()
+        if value is not None and type(value) is not guard_class:
+            return True
+        if handler_class is not None and env_var is not None and _env_on(environ.get(env_var)):
+            return True
+    return False
+
+
+def _env_on(value: str | None) -> bool:
+    """langchain-core's ``env_var_is_set`` on a value already read (one environ look-up)."""
+    return value is not None and value not in ("", "0", "false", "False")
+
+
+@lru_cache(maxsize=1)
+def _configure_parts() -> tuple[Any, type[Any]]:
+    """langchain-core's ``tracers.context`` module and the residency scope's guard class,
+    imported on first use (they load langchain-core). The module's hook list and tracing
+    switch are read from it on every call, as ``CallbackManager.configure`` reads them."""
+    from langchain_core.tracers import context
 
     from langchain_cris._model_guard import ModelGuard
 
-    if _tracing_v2_is_enabled() or any(env_var_is_set(v) for v in _V1_TRACING_ENV):
-        return True  # (v1 variables: configure refuses them, and must be let to say so)
-    for var, _inheritable, handler_class, env_var in _configure_hooks:
-        value = var.get()
-        if value is not None and type(value) is not ModelGuard:
-            return True
-        if handler_class is not None and env_var is not None and env_var_is_set(env_var):
-            return True
-    return False
+    return context, ModelGuard
 
 
 @lru_cache(maxsize=1)

@@ -306,3 +306,20 @@ def test_partial_config_inside_a_bound_chain_keeps_the_policy(
 
     with_residency(RunnableLambda(node), GLOBAL).invoke("q")
     assert fake.model_ids == ["global." + SONNET]
+
+
+def test_the_top_level_merge_is_langchain_cores_own() -> None:
+    """``_top_level_merge`` (issue #20) equals ``merge_configs({}, None)`` outside any run,
+    key order included, and is a new dict each time (the binding writes into it)."""
+    from langchain_core.runnables.config import merge_configs, var_child_runnable_config
+
+    from langchain_cris.binding import _top_level_merge
+
+    assert var_child_runnable_config.get() is None
+    general = merge_configs({}, None)
+    assert _top_level_merge() == general
+    assert list(_top_level_merge()) == list(general)
+    first, second = _top_level_merge(), _top_level_merge()
+    assert first is not second and first["metadata"] is not second["metadata"]
+    assert first["tags"] is not second["tags"]
+    assert first["configurable"] is not second["configurable"]

@@ -562,8 +562,10 @@ def test_streaming_handlers_still_stream_on_the_wire(
 def test_the_guard_is_on_the_run_the_shortcut_judges(
     bedrock: LocalBedrock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Inside ``with_residency`` the model's run carries the ModelGuard, and it alone is what
-    the shortcut sees on a plain invoke (so the test above exercises the shortcut)."""
+    """Inside a chain under ``with_residency`` the model's run carries the ModelGuard, and it
+    alone is what the shortcut sees on a plain invoke (so the test above exercises the
+    shortcut). A binding directly around the model, called with library input and no
+    callbacks, leaves the guard off (``_guard_free``): the run has no handler at all."""
     llm = _llm(bedrock, None)
     judged: list[list[str]] = []
     real = handlers_may_stream
@@ -574,6 +576,9 @@ def test_the_guard_is_on_the_run_the_shortcut_judges(
         return real(handlers)
 
     monkeypatch.setattr(chat_models, "handlers_may_stream", spy)
-    with_residency(llm, EU).invoke("hi")
+    with_residency(RunnableLambda(lambda x: x) | llm, EU).invoke("hi")
     assert _operations(bedrock) == ["Converse"]
-    assert judged and all("ModelGuard" in names for names in judged)
+    assert judged == [["ModelGuard"]]
+    judged.clear()
+    with_residency(llm, EU).invoke("hi")
+    assert judged == [[]]

@@ -336,3 +336,20 @@ def test_a_foreign_hook_with_a_plain_handler_finds_nothing(monkeypatch: pytest.M
     with _foreign_hook(_Recorder()):
         assert telemetry._tracer_may_be_added() is True
         assert trace_destinations(None) == _general(monkeypatch) == ()
+
+
+@pytest.mark.parametrize(
+    "value", [None, "", "0", "false", "False", "FALSE", "1", "true", "no", " "]
+)
+def test_env_on_reads_a_value_as_langchain_core_does(
+    value: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from langchain_core.utils.env import env_var_is_set
+
+    from langchain_cris.telemetry import _env_on
+
+    if value is None:
+        monkeypatch.delenv("LANGCHAIN_CRIS_TEST_FLAG", raising=False)
+    else:
+        monkeypatch.setenv("LANGCHAIN_CRIS_TEST_FLAG", value)
+    assert _env_on(value) is env_var_is_set("LANGCHAIN_CRIS_TEST_FLAG")
