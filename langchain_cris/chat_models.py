@@ -318,8 +318,11 @@ class ChatBedrockCRIS(ChatBedrockConverse):
     def _runs_only_library_code(self, input: Any, callbacks: Any, kwargs: dict[str, Any]) -> bool:
         """Whether ``invoke(input)`` with these runs only library code (see ``_guard_free``):
         then a residency scope around just this call may leave its ``ModelGuard`` off."""
+        user_client = self._transport.user_client or not isinstance(
+            self.bedrock_client, DeferredControlClient
+        )  # a client the user passed in may carry event hooks of their own
         return type(self) is ChatBedrockCRIS and runs_only_library_code(
-            self, input, callbacks, kwargs, user_client=self._transport.user_client
+            self, input, callbacks, kwargs, user_client=user_client
         )
 
     # -- entry points: capture the config the model would otherwise not see ---------------

@@ -131,3 +131,23 @@ def test_a_subclass_keeps_the_guard() -> None:
         aws_secret_access_key="secret",
     )
     assert sub._runs_only_library_code("hi", None, {}) is False
+
+
+def test_a_user_given_client_keeps_the_guard() -> None:
+    import boto3
+
+    control = boto3.client(
+        "bedrock",
+        region_name="eu-central-1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+    )
+    runtime = boto3.client(
+        "bedrock-runtime",
+        region_name="eu-central-1",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="secret",
+    )
+    assert _model()._runs_only_library_code("hi", None, {}) is True
+    assert _model(bedrock_client=control)._runs_only_library_code("hi", None, {}) is False
+    assert _model(client=runtime)._runs_only_library_code("hi", None, {}) is False
