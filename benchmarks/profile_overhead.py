@@ -4,7 +4,9 @@
    µs per call, best of 5): capturing the config's policy, deciding the route for tracing
    (policy lookup + cached route resolution + live-catalog freshness check), the call plan,
    the delegated model copy with ``requestMetadata`` stamping, the wire guard's decided-route
-   scope, ``response_metadata["cris"]`` and the cost.
+   scope, ``response_metadata["cris"]`` and the cost; then what ``with_residency`` adds
+   around the model: its scope (policy, the model-guard decision, ceiling) and its config
+   merge.
 2. A cProfile of ``--calls`` calls of plain ``ChatBedrockConverse`` and of ``ChatBedrockCRIS``
    (model-level policy, then ``with_residency``) against a local Bedrock in a child process,
    listing the functions of this package and langchain-core's config/callback plumbing.
@@ -31,6 +33,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _local_bedrock import local_bedrock_process
 from bench_overhead import EU, NAMES, _contenders
 
+from langchain_cris.binding import _leave
 from langchain_cris.chat_models import _capture
 from langchain_cris.transport.failover import finish_result
 from langchain_cris.transport.guard import decided_route
@@ -111,6 +114,22 @@ def pieces(cris: Any) -> list[tuple[str, float]]:
     ]
 
 
+def binding_pieces(bound: Any) -> list[tuple[str, float]]:
+    """CPU µs per call of what ``with_residency`` adds around the model (a top-level call)."""
+    bound.invoke("hi")
+
+    def scope() -> None:
+        _leave(bound._scope(None, ("hi", {})))
+
+    def merge() -> Any:
+        return bound._merge_configs(None)
+
+    return [
+        ("with_residency: scope (policy, model-guard decision, ceiling) enter/exit", _us(scope)),
+        ("with_residency: config merge + residency metadata", _us(merge)),
+    ]
+
+
 def profile(models: list[Any], calls: int) -> None:
     pattern = "langchain_cris|runnables/config.py|callbacks/manager.py|binding"
     for name, model in zip(NAMES, models, strict=True):
@@ -143,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             total += us
             print(f"  {us:7.1f}  {label}")
         print(f"  {total:7.1f}  total")
+        for label, us in binding_pieces(models[3]):
+            print(f"  {us:7.1f}  {label}")
         if not args.no_profile:
             profile(models, args.calls)
     return 0
