@@ -5,7 +5,7 @@
    (policy lookup + cached route resolution + live-catalog freshness check), the call plan,
    the delegated model copy with ``requestMetadata`` stamping, the wire guard's decided-route
    scope, ``response_metadata["cris"]`` and the cost; then what ``with_residency`` adds
-   around the model: its scope (policy, the model-guard decision, ceiling) and its config
+   around the model: its scope (policy, model guard, ceiling) and its config
    merge.
 2. A cProfile of ``--calls`` calls of plain ``ChatBedrockConverse`` and of ``ChatBedrockCRIS``
    (model-level policy, then ``with_residency``) against a local Bedrock in a child process,
@@ -119,13 +119,13 @@ def binding_pieces(bound: Any) -> list[tuple[str, float]]:
     bound.invoke("hi")
 
     def scope() -> None:
-        _leave(bound._scope(None, ("hi", {})))
+        _leave(bound._scope(None))
 
     def merge() -> Any:
         return bound._merge_configs(None)
 
     return [
-        ("with_residency: scope (policy, model-guard decision, ceiling) enter/exit", _us(scope)),
+        ("with_residency: scope (policy, model guard, ceiling) enter/exit", _us(scope)),
         ("with_residency: config merge + residency metadata", _us(merge)),
     ]
 

@@ -25,7 +25,13 @@ from langchain_core.tracers.context import register_configure_hook
 
 from langchain_cris.errors import UnroutableModelError
 
-__all__ = ["ROUTED_MODEL_TYPES", "ModelGuard", "current_model_guard", "model_guard_var"]
+__all__ = [
+    "ROUTED_MODEL_TYPES",
+    "ModelGuard",
+    "current_model_guard",
+    "model_guard_var",
+    "release_started_run",
+]
 
 #: ``_llm_type`` of the models the package routes (``ChatBedrockCRIS``, ``ChatBedrockConverse``).
 ROUTED_MODEL_TYPES = frozenset(
@@ -103,3 +109,18 @@ register_configure_hook(model_guard_var, inheritable=True)
 def current_model_guard() -> ModelGuard | None:
     """The guard of the innermost residency scope, if any."""
     return model_guard_var.get()
+
+
+def release_started_run(run_manager: Any) -> None:
+    """Take the scope's guards off the handlers of a routed model's run that has started.
+
+    A guard acts on a run's start event only; the run's later events (tokens, end, error)
+    are no-ops for it, yet langchain-core dispatches each of them to every handler (issue
+    #20: a few µs per event). Only this run manager's own ``handlers`` list is replaced: its
+    ``inheritable_handlers`` and every other manager keep the guard, and the guard stays
+    published in its context variable, so a model started by any handler during the rest of
+    the run is configured with it and refused as before.
+    """
+    handlers = getattr(run_manager, "handlers", None)
+    if handlers and any(type(h) is ModelGuard for h in handlers):
+        run_manager.handlers = [h for h in handlers if type(h) is not ModelGuard]

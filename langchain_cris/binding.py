@@ -288,13 +288,8 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
                 return factory
         raise AssertionError("a residency binding without its config factory")
 
-    def _scope(self, config: Any, call: tuple[Any, dict[str, Any]] | None = None) -> _ScopeTokens:
-        """Enter the scope of a call made with ``config`` (one config, or a batch's list).
-
-        ``call`` is an ``invoke``'s ``(input, kwargs)``: when the bound runnable is a
-        ``ChatBedrockCRIS`` whose call then runs only library code (``_guard_free``), no model
-        can start inside it but the routed model itself, and the model guard stays off.
-        """
+    def _scope(self, config: Any) -> _ScopeTokens:
+        """Enter the scope of a call made with ``config`` (one config, or a batch's list)."""
         if type(config) is not dict and config is not None:
             config = config[0] if isinstance(config, Sequence) and config else config
             config = config if isinstance(config, Mapping) else None
@@ -307,32 +302,12 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
             policy = _combine(policy, parse_policy(own))
         decided = _DECIDED.set((factory, policy))
         guard = model_guard_var.get()
-        if call is not None and self._guard_free(config, call):
-            guard = None
-        elif guard is None:
-            guard = factory.guard
-        else:
-            guard = guard.narrowed(
-                allow_non_bedrock=factory.allow_non_bedrock, where="with_residency"
-            )
-        return (_CEILING.set(policy), model_guard_var.set(guard)), decided
-
-    def _guard_free(
-        self, config: Mapping[str, Any] | None, call: tuple[Any, dict[str, Any]]
-    ) -> bool:
-        # On the class: a RunnableBinding (``model.bind_tools(...)``, ``.with_config(...)``)
-        # would forward the attribute to its model and hide its own kwargs and callbacks.
-        check = getattr(type(self.bound), "_runs_only_library_code", None)
-        if check is None or len(self.config_factories) != 1:
-            return False  # another factory (``with_listeners``) may add callbacks
-        inherited = var_child_runnable_config.get()
-        callbacks = (
-            (config.get("callbacks") if config else None)
-            or self.config.get("callbacks")
-            or (inherited.get("callbacks") if inherited else None)
+        guard = (
+            factory.guard
+            if guard is None
+            else guard.narrowed(allow_non_bedrock=factory.allow_non_bedrock, where="with_residency")
         )
-        input, kwargs = call
-        return bool(check(self.bound, input, callbacks, {**self.kwargs, **kwargs}))
+        return (_CEILING.set(policy), model_guard_var.set(guard)), decided
 
     def _merge_configs(self, *configs: RunnableConfig | None) -> RunnableConfig:
         """``RunnableBinding._merge_configs``, with this binding's metadata laid on by hand.
@@ -410,7 +385,7 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
     # invoke / ainvoke: ``RunnableBinding.invoke`` / ``ainvoke`` inside the scope, written out
     # (the per-call path of every bound call, so no extra frames on it).
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        tokens = self._scope(config, (input, kwargs))
+        tokens = self._scope(config)
         try:
             return self.bound.invoke(
                 input, self._merge_configs(config), **{**self.kwargs, **kwargs}
@@ -419,7 +394,7 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
             _leave(tokens)
 
     async def ainvoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        tokens = self._scope(config, (input, kwargs))
+        tokens = self._scope(config)
         try:
             return await self.bound.ainvoke(
                 input, self._merge_configs(config), **{**self.kwargs, **kwargs}

@@ -56,7 +56,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from langchain_cris._call_kwargs import pop_routing_kwargs, requested_model
 from langchain_cris._core_shortcuts import handlers_may_stream, invocation_params, sign_methods
-from langchain_cris._guard_free import runs_only_library_code
+from langchain_cris._model_guard import release_started_run
 from langchain_cris.binding import PolicySources, parse_policy, policy_sources
 from langchain_cris.catalog import ProfileCatalog, default_catalog
 from langchain_cris.catalog.live import LiveCatalog, endpoint_key, live_catalog_for, offline_mode
@@ -314,16 +314,6 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         if isinstance(kwargs, dict) and isinstance(kwargs.get("residency_policy"), ResidencyPolicy):
             kwargs["residency_policy"] = kwargs["residency_policy"].to_dict()
         return out
-
-    def _runs_only_library_code(self, input: Any, callbacks: Any, kwargs: dict[str, Any]) -> bool:
-        """Whether ``invoke(input)`` with these runs only library code (see ``_guard_free``):
-        then a residency scope around just this call may leave its ``ModelGuard`` off."""
-        user_client = self._transport.user_client or not isinstance(
-            self.bedrock_client, DeferredControlClient
-        )  # a client the user passed in may carry event hooks of their own
-        return type(self) is ChatBedrockCRIS and runs_only_library_code(
-            self, input, callbacks, kwargs, user_client=user_client
-        )
 
     # -- entry points: capture the config the model would otherwise not see ---------------
     def invoke(
@@ -586,6 +576,7 @@ class ChatBedrockCRIS(ChatBedrockConverse):
         run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None,
     ) -> tuple[CallPlan, dict[str, str] | None]:
         """Decide everything before sending; pops our kwargs; raises ResidencyError."""
+        release_started_run(run_manager)  # this run is routed: its guard has done its work
         call: _CallInfo | None = kwargs.pop(_CALL_KEY, None)
         override, user_rm = pop_routing_kwargs(kwargs)
         model = override or self.model_id

@@ -323,3 +323,34 @@ def test_the_top_level_merge_is_langchain_cores_own() -> None:
     assert first is not second and first["metadata"] is not second["metadata"]
     assert first["tags"] is not second["tags"]
     assert first["configurable"] is not second["configurable"]
+
+
+def test_a_started_routed_run_releases_only_its_own_handlers() -> None:
+    """``release_started_run`` (issue #20): the guard leaves the run manager's ``handlers``
+    only; its inheritable handlers, the shared list and the published guard stay."""
+    from langchain_core.callbacks import BaseCallbackHandler, CallbackManager
+
+    from langchain_cris._model_guard import (
+        ModelGuard,
+        current_model_guard,
+        release_started_run,
+    )
+    from langchain_cris.binding import residency_scope
+    from langchain_cris.policy import ResidencyPolicy
+
+    other = BaseCallbackHandler()
+    with residency_scope(ResidencyPolicy.preset("eu")):
+        guard = current_model_guard()
+        manager = CallbackManager.configure(inheritable_callbacks=[other])
+        run, twin = manager.on_chat_model_start(
+            {}, [[], []], invocation_params={"_type": "amazon_bedrock_converse_cris_chat"}
+        )
+        shared = run.handlers
+        assert guard in shared and guard in run.inheritable_handlers
+        release_started_run(run)
+        assert run.handlers == [other]
+        assert guard in run.inheritable_handlers and guard in twin.handlers
+        assert shared is manager.handlers and guard in manager.handlers
+        assert current_model_guard() is guard
+        release_started_run(None)  # no run manager (streams): nothing to do
+        assert not any(isinstance(h, ModelGuard) for h in run.handlers)

@@ -562,10 +562,9 @@ def test_streaming_handlers_still_stream_on_the_wire(
 def test_the_guard_is_on_the_run_the_shortcut_judges(
     bedrock: LocalBedrock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Inside a chain under ``with_residency`` the model's run carries the ModelGuard, and it
-    alone is what the shortcut sees on a plain invoke (so the test above exercises the
-    shortcut). A binding directly around the model, called with library input and no
-    callbacks, leaves the guard off (``_guard_free``): the run has no handler at all."""
+    """Inside ``with_residency`` (directly around the model or in a chain) the model's run
+    carries the ModelGuard, and it alone is what the shortcut sees on a plain invoke (so the
+    test above exercises the shortcut)."""
     llm = _llm(bedrock, None)
     judged: list[list[str]] = []
     real = handlers_may_stream
@@ -581,4 +580,4 @@ def test_the_guard_is_on_the_run_the_shortcut_judges(
     assert judged == [["ModelGuard"]]
     judged.clear()
     with_residency(llm, EU).invoke("hi")
-    assert judged == [[]]
+    assert judged == [["ModelGuard"]]

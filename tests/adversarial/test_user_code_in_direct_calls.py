@@ -1,12 +1,14 @@
-"""The model guard left off a direct ``with_residency(ChatBedrockCRIS)`` call (issue #20).
+"""User code inside a direct ``with_residency(ChatBedrockCRIS)`` call cannot start another model.
 
-``_guard_free``: when the bound runnable is a ``ChatBedrockCRIS`` and its call runs only
-library code, the binding does not publish its ``ModelGuard``. The attack: every way user code
-can run inside such a call, each starting a model no policy can route (a fake other provider
-that records whether it generated). The guard must still refuse it before it generates, in
-``invoke`` and ``ainvoke``, on both wires; and what the routed model sent stays inside the
-policy. A last test checks that the guard really is off for the plain call (else the rest
-would prove nothing about the shortcut).
+The residency scope's ``ModelGuard`` refuses a model no policy can route when it starts inside
+the scope. A direct binding around a routed model is where one is tempted to leave it off
+(issue #20: the guard is a callback handler on the run, ~5-28 µs a call; a ``_guard_free``
+shortcut that left it off "library-only" calls was built and withdrawn this round, see
+``test_user_code_in_direct_calls_more.py`` for the ways an adversarial review got through its
+checks). The attack: every way user code can run inside such a call, each starting a model
+no policy can route (a fake other provider that records whether it generated). The guard
+must refuse it before it generates, in ``invoke`` and ``ainvoke``, on both wires; and what the
+routed model sent stays inside the policy.
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ class StartsForeign(BaseCallbackHandler):
         start_foreign()
 
 
+class StartsForeignAtTheEnd(BaseCallbackHandler):
+    """Starts the other model when the routed run ends (after the guard left its handlers)."""
+
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+        start_foreign()
+
+
 class ForeignCache(InMemoryCache):
     def lookup(self, prompt: str, llm_string: str) -> Any:
         start_foreign()
@@ -121,6 +130,11 @@ ATTACKS: dict[str, Attack] = {
         with_residency(_model(w), EU),
         "hi",
         {"config": {"callbacks": [StartsForeign()]}},
+    ),
+    "config-callback-at-the-end": lambda w: (
+        with_residency(_model(w), EU),
+        "hi",
+        {"config": {"callbacks": [StartsForeignAtTheEnd()]}},
     ),
     "model-callbacks": lambda w: (
         with_residency(_model(w, callbacks=[StartsForeign()]), EU),
@@ -201,14 +215,10 @@ def test_user_code_inside_the_call_cannot_start_an_unroutable_model(
     assert_inside(wire, EU, before)
 
 
-def test_the_plain_direct_call_runs_without_the_guard(wire: Wire) -> None:
-    """The shortcut is real: inside the routed model's send no guard is published, and the
-    call is sent inside the policy; the same binding in a chain keeps the guard."""
+def test_the_guard_is_published_inside_a_plain_direct_call(wire: Wire) -> None:
+    """No shortcut: inside the routed model's send of the plainest direct call the scope's
+    guard is published (and the call is sent inside the policy)."""
     seen: list[Any] = []
-
-    class Spy(ChatBedrockCRIS):
-        pass
-
     model = _model(wire)
     original = type(model)._check_live_candidate
 
@@ -219,11 +229,9 @@ def test_the_plain_direct_call_runs_without_the_guard(wire: Wire) -> None:
     type(model)._check_live_candidate = spy  # type: ignore[method-assign]
     try:
         with_residency(model, EU).invoke("hi")
-        assert seen == [None]
-        seen.clear()
-        with_residency(RunnableLambda(lambda x: x) | model, EU).invoke("hi")
-        assert seen and seen[0] is not None
+        asyncio.run(with_residency(model, EU).ainvoke("hi"))
     finally:
         type(model)._check_live_candidate = original  # type: ignore[method-assign]
+    assert len(seen) == 2 and all(guard is not None for guard in seen)
     sent = assert_inside(wire, EU)
     assert [s.model_id for s in sent] == [EU_SONNET, EU_SONNET]
