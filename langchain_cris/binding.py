@@ -201,7 +201,7 @@ def residency_scope(
 class _ResidencyConfig:
     """Config factory of one binding: the policy in force, narrowed by this binding's policy."""
 
-    __slots__ = ("allow_non_bedrock", "guard", "model_checks_traces", "policy")
+    __slots__ = ("allow_non_bedrock", "model_checks_traces", "policy")
 
     def __init__(
         self,
@@ -215,8 +215,6 @@ class _ResidencyConfig:
         #: The bound runnable is a ``ChatBedrockCRIS`` itself: its plan checks the run's own
         #: trace handlers before it sends (the same check, on a superset of these handlers).
         self.model_checks_traces = model_checks_traces
-        #: The model guard of this binding's scope when no scope encloses it.
-        self.guard = _outermost_guard(allow_non_bedrock, "with_residency")
 
     def effective(self, config: Mapping[str, Any] | None) -> ResidencyPolicy:
         if config is None and _CEILING.get() is None and var_child_runnable_config.get() is None:
@@ -301,13 +299,7 @@ class _ResidencyBinding(RunnableBinding[Any, Any]):  # type: ignore[no-redef]
         if own is not None:
             policy = _combine(policy, parse_policy(own))
         decided = _DECIDED.set((factory, policy))
-        guard = model_guard_var.get()
-        guard = (
-            factory.guard
-            if guard is None
-            else guard.narrowed(allow_non_bedrock=factory.allow_non_bedrock, where="with_residency")
-        )
-        return (_CEILING.set(policy), model_guard_var.set(guard)), decided
+        return _enter(policy, factory.allow_non_bedrock, "with_residency"), decided
 
     def _merge_configs(self, *configs: RunnableConfig | None) -> RunnableConfig:
         """``RunnableBinding._merge_configs``, with this binding's metadata laid on by hand.

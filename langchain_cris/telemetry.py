@@ -79,13 +79,12 @@ def trace_destinations(
         local_callbacks: The runnable's own callbacks (a chat model's ``callbacks`` field),
             configured with ``callbacks`` as langchain-core does for the run.
     """
-    from langchain_cris._model_guard import ModelGuard  # (loads langchain-core: on first use)
-
+    guard_class = _configure_parts()[1]
     if handlers is None:
         handlers = _configured_handlers(callbacks, local_callbacks)
     found: set[TraceDestination] = set()
     for handler in handlers:
-        if type(handler) is ModelGuard:  # the residency scope's own handler traces nothing
+        if type(handler) is guard_class:  # the residency scope's own handler traces nothing
             continue
         found.update(_langsmith(handler))
         found.update(_otel(handler))
